@@ -1,0 +1,70 @@
+"""Typed facade over the native module `pllm_accel._native` (the Rust hot path).
+
+The native side owns work every request touches: the upstream HTTP exchange on a Tokio
+runtime and SSE framing. Results reach asyncio through one wake-up file descriptor per event
+loop, which :func:`open_client` registers with the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pllm_accel._native import (
+    CancelOnDone,
+    HttpClient,
+    InvalidUpstreamRequest,
+    SseParser,
+    UpstreamBodyTooLarge,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamResponse,
+    UpstreamTimeoutError,
+    __version__,
+)
+
+__all__ = [
+    "CancelOnDone",
+    "HttpClient",
+    "InvalidUpstreamRequest",
+    "SseParser",
+    "UpstreamBodyTooLarge",
+    "UpstreamConnectError",
+    "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamResponse",
+    "UpstreamTimeoutError",
+    "__version__",
+    "close_client",
+    "open_client",
+    "timeout_phase",
+]
+
+
+def open_client(
+    loop: asyncio.AbstractEventLoop,
+    *,
+    connect_timeout: float = 10.0,
+    pool_idle_timeout: float = 90.0,
+    worker_threads: int = 1,
+) -> HttpClient:
+    """Creates a client bound to ``loop`` and registers its wake-up descriptor with it."""
+    client = HttpClient(
+        loop,
+        connect_timeout=connect_timeout,
+        pool_idle_timeout=pool_idle_timeout,
+        worker_threads=worker_threads,
+    )
+    loop.add_reader(client.wake_fd(), client.drain)
+    return client
+
+
+def close_client(loop: asyncio.AbstractEventLoop, client: HttpClient) -> None:
+    loop.remove_reader(client.wake_fd())
+    client.close()
+
+
+def timeout_phase(err: UpstreamTimeoutError) -> str:
+    """Which wait ran out: 'connect', 'first_byte' or 'between_chunks'."""
+    phase = err.args[1] if len(err.args) > 1 else "first_byte"
+    return str(phase)

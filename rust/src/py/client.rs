@@ -1,0 +1,346 @@
+//! `HttpClient`: the upstream exchange exposed to asyncio.
+//!
+//! One `send` call is one Tokio task that connects (or reuses a pooled connection), sends, waits
+//! for the head and — for a non-streaming call or an error status — reads the whole body, then
+//! resolves one asyncio future through the [`Bridge`]. A streaming body is read by a pump task
+//! that parses SSE as bytes arrive and parks the events for the loop to `poll`; `wait` returns a
+//! future only when nothing is parked, so a busy stream costs no wake-ups at all.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::bridge::{lock, Bridge, Completion};
+use super::errors::to_py;
+use crate::http::{ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient, UpstreamError};
+use crate::sse::SseParser;
+
+/// Parked events beyond which the pump stops reading until the loop catches up.
+const HIGH_WATER: usize = 512;
+
+#[pyclass(frozen, module = "pllm_accel._native")]
+pub struct HttpClient {
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
+    client: UpstreamClient,
+    bridge: Arc<Bridge>,
+    create_future: Arc<Py<PyAny>>,
+}
+
+fn duration(seconds: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds")))
+}
+
+#[pymethods]
+impl HttpClient {
+    #[new]
+    #[pyo3(signature = (event_loop, *, connect_timeout = 10.0, pool_idle_timeout = 90.0, pool_max_idle_per_host = 1024, worker_threads = 1))]
+    fn new(
+        event_loop: &Bound<'_, PyAny>,
+        connect_timeout: f64,
+        pool_idle_timeout: f64,
+        pool_max_idle_per_host: usize,
+        worker_threads: usize,
+    ) -> PyResult<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(worker_threads.max(1))
+            .thread_name("pllm-upstream")
+            .enable_all()
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("cannot start the upstream runtime: {e}")))?;
+        let cfg = ClientConfig {
+            connect_timeout: duration(connect_timeout, "connect_timeout")?,
+            pool_idle_timeout: duration(pool_idle_timeout, "pool_idle_timeout")?,
+            pool_max_idle_per_host,
+            ..ClientConfig::default()
+        };
+        let client = {
+            // reqwest reads proxy settings and TLS roots here; it needs the runtime entered.
+            let _guard = runtime.enter();
+            UpstreamClient::new(&cfg).map_err(to_py)?
+        };
+        let bridge = Bridge::new().map_err(|e| PyValueError::new_err(format!("cannot create the wake-up pipe: {e}")))?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+            client,
+            bridge,
+            create_future: Arc::new(event_loop.getattr("create_future")?.unbind()),
+        })
+    }
+
+    /// The file descriptor the event loop must watch, calling `drain` when it is readable.
+    fn wake_fd(&self) -> i32 {
+        self.bridge.wake_fd()
+    }
+
+    fn drain(&self, py: Python<'_>) -> PyResult<()> {
+        self.bridge.drain(py)
+    }
+
+    /// Sends a request; the future resolves to an `UpstreamResponse` once the head (and, when
+    /// `read_body` is true or the status is not 2xx, the whole body) has arrived.
+    #[pyo3(signature = (method, url, headers, body, *, first_byte_timeout, chunk_timeout, read_body, max_body_bytes))]
+    #[allow(clippy::too_many_arguments)]
+    fn send<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+        first_byte_timeout: f64,
+        chunk_timeout: f64,
+        read_body: bool,
+        max_body_bytes: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = RequestSpec {
+            method,
+            url,
+            headers,
+            body: Bytes::copy_from_slice(body),
+            first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
+            chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
+        };
+        let fut = self.create_future.bind(py).call0()?;
+        let fut_ref = fut.clone().unbind();
+        let client = self.client.clone();
+        let bridge = self.bridge.clone();
+        let handle = self.handle.clone();
+        let create_future = self.create_future.clone();
+        let task = self.handle.spawn(async move {
+            let outcome = exchange(&client, spec, read_body, max_body_bytes).await;
+            let bridge_for_body = bridge.clone();
+            bridge.complete(Completion {
+                future: fut_ref,
+                make: Box::new(move |py| {
+                    let (head, full, rest) = outcome.map_err(to_py)?;
+                    let resp = UpstreamResponse::new(py, head, full, rest, handle, bridge_for_body, create_future);
+                    Ok(Py::new(py, resp)?.into_any())
+                }),
+            });
+        });
+        fut.call_method1("add_done_callback", (CancelOnDone { task: task.abort_handle() },))?;
+        Ok(fut)
+    }
+
+    /// Stops the runtime's threads; pending requests are dropped (their sockets closed).
+    fn close(&self) {
+        if let Some(rt) = lock(&self.runtime).take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for HttpClient {
+    fn drop(&mut self) {
+        if let Some(rt) = lock(&self.runtime).take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+type Exchanged = (ResponseHead, Option<Bytes>, Option<UpstreamBody>);
+
+async fn exchange(client: &UpstreamClient, spec: RequestSpec, read_body: bool, max: usize) -> Result<Exchanged, UpstreamError> {
+    let (head, body) = client.send(spec).await?;
+    if read_body || !(200..300).contains(&head.status) {
+        let bytes = body.read_all(max).await?;
+        Ok((head, Some(bytes), None))
+    } else {
+        Ok((head, None, Some(body)))
+    }
+}
+
+/// Done-callback that aborts the Tokio task when its asyncio future is cancelled, so a client
+/// that goes away before the response head also cancels the upstream request.
+#[pyclass(frozen, module = "pllm_accel._native")]
+pub struct CancelOnDone {
+    task: AbortHandle,
+}
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut.call_method0("cancelled")?.is_truthy()? {
+            self.task.abort();
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct StreamState {
+    events: Vec<(Option<String>, Bytes)>,
+    finished: Option<Result<(), UpstreamError>>,
+    truncated: bool,
+    waiter: Option<Py<PyAny>>,
+}
+
+#[derive(Default)]
+struct StreamShared {
+    state: Mutex<StreamState>,
+    room: Notify,
+}
+
+#[pyclass(frozen, module = "pllm_accel._native")]
+pub struct UpstreamResponse {
+    #[pyo3(get)]
+    status: u16,
+    #[pyo3(get)]
+    headers: Py<PyList>,
+    #[pyo3(get)]
+    body: Option<Py<PyBytes>>,
+    unread: Mutex<Option<UpstreamBody>>,
+    stream: Mutex<Option<Arc<StreamShared>>>,
+    pump: Mutex<Option<AbortHandle>>,
+    handle: Handle,
+    bridge: Arc<Bridge>,
+    create_future: Arc<Py<PyAny>>,
+}
+
+impl UpstreamResponse {
+    fn new(
+        py: Python<'_>,
+        head: ResponseHead,
+        full: Option<Bytes>,
+        unread: Option<UpstreamBody>,
+        handle: Handle,
+        bridge: Arc<Bridge>,
+        create_future: Arc<Py<PyAny>>,
+    ) -> Self {
+        let headers = PyList::empty(py);
+        for pair in head.headers {
+            // Appending a (str, str) tuple cannot fail short of memory exhaustion.
+            let _ = headers.append(pair);
+        }
+        Self {
+            status: head.status,
+            headers: headers.unbind(),
+            body: full.map(|b| PyBytes::new(py, &b).unbind()),
+            unread: Mutex::new(unread),
+            stream: Mutex::new(None),
+            pump: Mutex::new(None),
+            handle,
+            bridge,
+            create_future,
+        }
+    }
+
+    fn shared(&self) -> PyResult<Arc<StreamShared>> {
+        lock(&self.stream).clone().ok_or_else(|| PyValueError::new_err("start_stream() was not called"))
+    }
+}
+
+#[pymethods]
+impl UpstreamResponse {
+    /// Starts reading the body in the background: SSE events when `sse`, raw chunks otherwise
+    /// (as `(None, chunk)` pairs).
+    fn start_stream(&self, sse: bool) -> PyResult<()> {
+        let body = lock(&self.unread).take().ok_or_else(|| PyValueError::new_err("the body was already read"))?;
+        let shared = Arc::new(StreamShared::default());
+        *lock(&self.stream) = Some(shared.clone());
+        let task = self.handle.spawn(pump(body, shared, self.bridge.clone(), sse));
+        *lock(&self.pump) = Some(task.abort_handle());
+        Ok(())
+    }
+
+    /// Parked events, `[]` when none are parked yet (then await `wait()`), `None` at the end of
+    /// the stream; raises the upstream error if the stream failed.
+    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Option<Vec<(Option<String>, Bound<'py, PyBytes>)>>> {
+        let shared = self.shared()?;
+        let mut st = lock(&shared.state);
+        if !st.events.is_empty() {
+            let out = st.events.drain(..).map(|(ev, data)| (ev, PyBytes::new(py, &data))).collect();
+            drop(st);
+            shared.room.notify_one();
+            return Ok(Some(out));
+        }
+        match &st.finished {
+            None => Ok(Some(Vec::new())),
+            Some(Ok(())) => Ok(None),
+            Some(Err(e)) => Err(to_py(e.clone())),
+        }
+    }
+
+    /// A future that resolves (to None) once `poll` has something new to say.
+    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let shared = self.shared()?;
+        let fut = self.create_future.bind(py).call0()?;
+        let mut st = lock(&shared.state);
+        if !st.events.is_empty() || st.finished.is_some() {
+            drop(st);
+            fut.call_method1("set_result", (py.None(),))?;
+        } else {
+            st.waiter = Some(fut.clone().unbind());
+        }
+        Ok(fut)
+    }
+
+    /// True when the stream ended in the middle of an SSE event.
+    #[getter]
+    fn truncated(&self) -> PyResult<bool> {
+        Ok(lock(&self.shared()?.state).truncated)
+    }
+
+    /// Abandons the body: stops the pump and closes the upstream connection.
+    fn close(&self) {
+        if let Some(task) = lock(&self.pump).take() {
+            task.abort();
+        }
+        lock(&self.unread).take();
+    }
+}
+
+impl Drop for UpstreamResponse {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.pump).take() {
+            task.abort();
+        }
+    }
+}
+
+async fn pump(mut body: UpstreamBody, shared: Arc<StreamShared>, bridge: Arc<Bridge>, sse: bool) {
+    let mut parser = SseParser::new();
+    let mut parsed = Vec::new();
+    loop {
+        if lock(&shared.state).events.len() >= HIGH_WATER {
+            // A stored permit from an earlier poll makes this return at once; no lost wake-up.
+            shared.room.notified().await;
+            continue;
+        }
+        let result = body.next_chunk().await;
+        let mut st = lock(&shared.state);
+        match result {
+            Ok(Some(chunk)) if sse => {
+                parser.feed_into(&chunk, &mut parsed);
+                st.events.extend(parsed.drain(..).map(|e| (e.event, e.data)));
+            }
+            Ok(Some(chunk)) => st.events.push((None, chunk)),
+            Ok(None) => {
+                st.truncated = sse && parser.has_pending();
+                st.finished = Some(Ok(()));
+            }
+            Err(e) => st.finished = Some(Err(e)),
+        }
+        let done = st.finished.is_some();
+        let waiter = if done || !st.events.is_empty() { st.waiter.take() } else { None };
+        drop(st);
+        if let Some(future) = waiter {
+            bridge.complete(Completion {
+                future,
+                make: Box::new(|py| Ok(py.None())),
+            });
+        }
+        if done {
+            return;
+        }
+    }
+}

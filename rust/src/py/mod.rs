@@ -1,0 +1,19 @@
+//! The only PyO3 code: adapts the pure core to the `pllm_accel._native` module.
+
+mod bridge;
+mod client;
+mod errors;
+mod sse;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<sse::SseParser>()?;
+    m.add_class::<client::HttpClient>()?;
+    m.add_class::<client::UpstreamResponse>()?;
+    m.add_class::<client::CancelOnDone>()?;
+    errors::register(m)?;
+    Ok(())
+}
