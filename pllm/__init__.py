@@ -1,1 +1,3 @@
-"""pllm."""
+"""pllm: a fast OpenAI-compatible LLM gateway."""
+
+__version__ = "0.1.0"

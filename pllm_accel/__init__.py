@@ -44,14 +44,12 @@ __all__ = [
 def open_client(
     loop: asyncio.AbstractEventLoop,
     *,
-    connect_timeout: float = 10.0,
     pool_idle_timeout: float = 90.0,
     worker_threads: int = 1,
 ) -> HttpClient:
     """Creates a client bound to ``loop`` and registers its wake-up descriptor with it."""
     client = HttpClient(
         loop,
-        connect_timeout=connect_timeout,
         pool_idle_timeout=pool_idle_timeout,
         worker_threads=worker_threads,
     )

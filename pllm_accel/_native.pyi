@@ -1,4 +1,19 @@
 import asyncio
+from typing import final
+
+__all__ = [
+    "CancelOnDone",
+    "HttpClient",
+    "InvalidUpstreamRequest",
+    "SseParser",
+    "UpstreamBodyTooLarge",
+    "UpstreamConnectError",
+    "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamResponse",
+    "UpstreamTimeoutError",
+    "__version__",
+]
 
 __version__: str
 
@@ -9,14 +24,17 @@ class UpstreamProtocolError(UpstreamError): ...
 class UpstreamBodyTooLarge(UpstreamError): ...
 class InvalidUpstreamRequest(UpstreamError): ...
 
+@final
 class SseParser:
     def __init__(self) -> None: ...
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]: ...
     def has_pending(self) -> bool: ...
 
+@final
 class CancelOnDone:
     def __call__(self, fut: asyncio.Future[UpstreamResponse]) -> None: ...
 
+@final
 class UpstreamResponse:
     @property
     def status(self) -> int: ...
@@ -31,16 +49,16 @@ class UpstreamResponse:
     def wait(self) -> asyncio.Future[None]: ...
     def close(self) -> None: ...
 
+@final
 class HttpClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         event_loop: asyncio.AbstractEventLoop,
         *,
-        connect_timeout: float = 10.0,
         pool_idle_timeout: float = 90.0,
         pool_max_idle_per_host: int = 1024,
         worker_threads: int = 1,
-    ) -> None: ...
+    ) -> HttpClient: ...
     def wake_fd(self) -> int: ...
     def drain(self) -> None: ...
     def send(
@@ -50,6 +68,7 @@ class HttpClient:
         headers: list[tuple[str, str]],
         body: bytes,
         *,
+        connect_timeout: float,
         first_byte_timeout: float,
         chunk_timeout: float,
         read_body: bool,

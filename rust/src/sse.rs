@@ -207,7 +207,10 @@ mod tests {
         let mut ev = p.feed(b"\xEF\xBB");
         ev.extend(p.feed(b"\xBFevent: x\n\ndata: 1\n\n"));
         assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].event, None, "event type resets after a data-less dispatch");
+        assert_eq!(
+            ev[0].event, None,
+            "event type resets after a data-less dispatch"
+        );
     }
 
     #[test]

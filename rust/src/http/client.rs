@@ -72,15 +72,25 @@ impl UpstreamClient {
     }
 
     /// Sends the request and waits for the response head (not the body).
-    pub async fn send(&self, spec: RequestSpec) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
+    pub async fn send(
+        &self,
+        spec: RequestSpec,
+    ) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
         let method = Method::from_bytes(spec.method.as_bytes())
             .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {:?}", spec.method)))?;
-        let mut builder = self.client.request(method, spec.url.as_str()).body(spec.body);
+        let mut builder = self
+            .client
+            .request(method, spec.url.as_str())
+            .body(spec.body);
         for (name, value) in &spec.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let request = builder.build().map_err(|e| UpstreamError::InvalidRequest(describe(e)))?;
-        let resp = match tokio::time::timeout(spec.first_byte_timeout, self.client.execute(request)).await {
+        let request = builder
+            .build()
+            .map_err(|e| UpstreamError::InvalidRequest(describe(e)))?;
+        let resp = match tokio::time::timeout(spec.first_byte_timeout, self.client.execute(request))
+            .await
+        {
             Err(_) => return Err(UpstreamError::Timeout(TimeoutPhase::FirstByte)),
             Ok(Err(e)) => return Err(classify(e)),
             Ok(Ok(r)) => r,
@@ -88,7 +98,12 @@ impl UpstreamClient {
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let head = ResponseHead {
             status: resp.status().as_u16(),
@@ -205,18 +220,37 @@ mod tests {
 
     #[tokio::test]
     async fn reads_a_chunked_body() {
-        let url = serve(vec![(0, HEAD), (0, b"5\r\nhello\r\n"), (50, b"6\r\n world\r\n0\r\n\r\n")]).await;
+        let url = serve(vec![
+            (0, HEAD),
+            (0, b"5\r\nhello\r\n"),
+            (50, b"6\r\n world\r\n0\r\n\r\n"),
+        ])
+        .await;
         let (head, body) = client().send(spec(url)).await.unwrap();
         assert_eq!(head.status, 200);
-        assert!(head.headers.iter().any(|(k, v)| k == "content-type" && v == "text/event-stream"));
-        assert_eq!(body.read_all(1 << 20).await.unwrap().as_ref(), b"hello world");
+        assert!(head
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "text/event-stream"));
+        assert_eq!(
+            body.read_all(1 << 20).await.unwrap().as_ref(),
+            b"hello world"
+        );
     }
 
     #[tokio::test]
     async fn body_over_the_cap_is_refused() {
-        let url = serve(vec![(0, HEAD), (0, b"5\r\nhello\r\n"), (0, b"6\r\n world\r\n0\r\n\r\n")]).await;
+        let url = serve(vec![
+            (0, HEAD),
+            (0, b"5\r\nhello\r\n"),
+            (0, b"6\r\n world\r\n0\r\n\r\n"),
+        ])
+        .await;
         let (_, body) = client().send(spec(url)).await.unwrap();
-        assert_eq!(body.read_all(8).await.err(), Some(UpstreamError::BodyTooLarge(8)));
+        assert_eq!(
+            body.read_all(8).await.err(),
+            Some(UpstreamError::BodyTooLarge(8))
+        );
     }
 
     #[tokio::test]
@@ -224,7 +258,10 @@ mod tests {
         let url = serve(vec![]).await;
         let started = std::time::Instant::now();
         let res = client().send(spec(url)).await;
-        assert_eq!(res.err(), Some(UpstreamError::Timeout(TimeoutPhase::FirstByte)));
+        assert_eq!(
+            res.err(),
+            Some(UpstreamError::Timeout(TimeoutPhase::FirstByte))
+        );
         assert!(started.elapsed() < Duration::from_millis(1000));
     }
 

@@ -6,6 +6,7 @@
 //! that parses SSE as bytes arrive and parks the events for the loop to `poll`; `wait` returns a
 //! future only when nothing is parked, so a busy stream costs no wake-ups at all.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +20,13 @@ use tokio::task::AbortHandle;
 
 use super::bridge::{lock, Bridge, Completion};
 use super::errors::to_py;
-use crate::http::{ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient, UpstreamError};
+use crate::http::{
+    ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient, UpstreamError,
+};
 use crate::sse::SseParser;
+
+/// `(event name, data)` pairs handed to Python in one `poll`.
+type EventBatch<'py> = Vec<(Option<String>, Bound<'py, PyBytes>)>;
 
 /// Parked events beyond which the pump stops reading until the loop catches up.
 const HIGH_WATER: usize = 512;
@@ -29,22 +35,25 @@ const HIGH_WATER: usize = 512;
 pub struct HttpClient {
     runtime: Mutex<Option<Runtime>>,
     handle: Handle,
-    client: UpstreamClient,
+    base_config: ClientConfig,
+    /// One pooled client per distinct connect timeout (in ms): reqwest sets it per client.
+    clients: Mutex<HashMap<u64, UpstreamClient>>,
     bridge: Arc<Bridge>,
     create_future: Arc<Py<PyAny>>,
 }
 
 fn duration(seconds: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(seconds).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds")))
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        PyValueError::new_err(format!("{what} must be a non-negative number of seconds"))
+    })
 }
 
 #[pymethods]
 impl HttpClient {
     #[new]
-    #[pyo3(signature = (event_loop, *, connect_timeout = 10.0, pool_idle_timeout = 90.0, pool_max_idle_per_host = 1024, worker_threads = 1))]
+    #[pyo3(signature = (event_loop, *, pool_idle_timeout = 90.0, pool_max_idle_per_host = 1024, worker_threads = 1))]
     fn new(
         event_loop: &Bound<'_, PyAny>,
-        connect_timeout: f64,
         pool_idle_timeout: f64,
         pool_max_idle_per_host: usize,
         worker_threads: usize,
@@ -54,23 +63,21 @@ impl HttpClient {
             .thread_name("pllm-upstream")
             .enable_all()
             .build()
-            .map_err(|e| PyValueError::new_err(format!("cannot start the upstream runtime: {e}")))?;
-        let cfg = ClientConfig {
-            connect_timeout: duration(connect_timeout, "connect_timeout")?,
+            .map_err(|e| {
+                PyValueError::new_err(format!("cannot start the upstream runtime: {e}"))
+            })?;
+        let base_config = ClientConfig {
             pool_idle_timeout: duration(pool_idle_timeout, "pool_idle_timeout")?,
             pool_max_idle_per_host,
             ..ClientConfig::default()
         };
-        let client = {
-            // reqwest reads proxy settings and TLS roots here; it needs the runtime entered.
-            let _guard = runtime.enter();
-            UpstreamClient::new(&cfg).map_err(to_py)?
-        };
-        let bridge = Bridge::new().map_err(|e| PyValueError::new_err(format!("cannot create the wake-up pipe: {e}")))?;
+        let bridge = Bridge::new()
+            .map_err(|e| PyValueError::new_err(format!("cannot create the wake-up pipe: {e}")))?;
         Ok(Self {
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
-            client,
+            base_config,
+            clients: Mutex::new(HashMap::new()),
             bridge,
             create_future: Arc::new(event_loop.getattr("create_future")?.unbind()),
         })
@@ -87,7 +94,7 @@ impl HttpClient {
 
     /// Sends a request; the future resolves to an `UpstreamResponse` once the head (and, when
     /// `read_body` is true or the status is not 2xx, the whole body) has arrived.
-    #[pyo3(signature = (method, url, headers, body, *, first_byte_timeout, chunk_timeout, read_body, max_body_bytes))]
+    #[pyo3(signature = (method, url, headers, body, *, connect_timeout, first_byte_timeout, chunk_timeout, read_body, max_body_bytes))]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
         &self,
@@ -96,6 +103,7 @@ impl HttpClient {
         url: String,
         headers: Vec<(String, String)>,
         body: &[u8],
+        connect_timeout: f64,
         first_byte_timeout: f64,
         chunk_timeout: f64,
         read_body: bool,
@@ -109,9 +117,9 @@ impl HttpClient {
             first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
             chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
         };
+        let client = self.client_for(duration(connect_timeout, "connect_timeout")?)?;
         let fut = self.create_future.bind(py).call0()?;
         let fut_ref = fut.clone().unbind();
-        let client = self.client.clone();
         let bridge = self.bridge.clone();
         let handle = self.handle.clone();
         let create_future = self.create_future.clone();
@@ -122,12 +130,25 @@ impl HttpClient {
                 future: fut_ref,
                 make: Box::new(move |py| {
                     let (head, full, rest) = outcome.map_err(to_py)?;
-                    let resp = UpstreamResponse::new(py, head, full, rest, handle, bridge_for_body, create_future);
+                    let resp = UpstreamResponse::new(
+                        py,
+                        head,
+                        full,
+                        rest,
+                        handle,
+                        bridge_for_body,
+                        create_future,
+                    );
                     Ok(Py::new(py, resp)?.into_any())
                 }),
             });
         });
-        fut.call_method1("add_done_callback", (CancelOnDone { task: task.abort_handle() },))?;
+        fut.call_method1(
+            "add_done_callback",
+            (CancelOnDone {
+                task: task.abort_handle(),
+            },),
+        )?;
         Ok(fut)
     }
 
@@ -136,6 +157,25 @@ impl HttpClient {
         if let Some(rt) = lock(&self.runtime).take() {
             rt.shutdown_background();
         }
+    }
+}
+
+impl HttpClient {
+    fn client_for(&self, connect_timeout: Duration) -> PyResult<UpstreamClient> {
+        let key = u64::try_from(connect_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut clients = lock(&self.clients);
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let cfg = ClientConfig {
+            connect_timeout,
+            ..self.base_config.clone()
+        };
+        // reqwest reads proxy settings and TLS roots here, inside the runtime's context.
+        let _guard = self.handle.enter();
+        let client = UpstreamClient::new(&cfg).map_err(to_py)?;
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 }
 
@@ -149,7 +189,12 @@ impl Drop for HttpClient {
 
 type Exchanged = (ResponseHead, Option<Bytes>, Option<UpstreamBody>);
 
-async fn exchange(client: &UpstreamClient, spec: RequestSpec, read_body: bool, max: usize) -> Result<Exchanged, UpstreamError> {
+async fn exchange(
+    client: &UpstreamClient,
+    spec: RequestSpec,
+    read_body: bool,
+    max: usize,
+) -> Result<Exchanged, UpstreamError> {
     let (head, body) = client.send(spec).await?;
     if read_body || !(200..300).contains(&head.status) {
         let bytes = body.read_all(max).await?;
@@ -235,7 +280,9 @@ impl UpstreamResponse {
     }
 
     fn shared(&self) -> PyResult<Arc<StreamShared>> {
-        lock(&self.stream).clone().ok_or_else(|| PyValueError::new_err("start_stream() was not called"))
+        lock(&self.stream)
+            .clone()
+            .ok_or_else(|| PyValueError::new_err("start_stream() was not called"))
     }
 }
 
@@ -244,21 +291,32 @@ impl UpstreamResponse {
     /// Starts reading the body in the background: SSE events when `sse`, raw chunks otherwise
     /// (as `(None, chunk)` pairs).
     fn start_stream(&self, sse: bool) -> PyResult<()> {
-        let body = lock(&self.unread).take().ok_or_else(|| PyValueError::new_err("the body was already read"))?;
+        let body = lock(&self.unread)
+            .take()
+            .ok_or_else(|| PyValueError::new_err("the body was already read"))?;
         let shared = Arc::new(StreamShared::default());
         *lock(&self.stream) = Some(shared.clone());
-        let task = self.handle.spawn(pump(body, shared, self.bridge.clone(), sse));
+        let task = self
+            .handle
+            .spawn(pump(body, shared, self.bridge.clone(), sse));
         *lock(&self.pump) = Some(task.abort_handle());
         Ok(())
     }
 
     /// Parked events, `[]` when none are parked yet (then await `wait()`), `None` at the end of
     /// the stream; raises the upstream error if the stream failed.
-    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Option<Vec<(Option<String>, Bound<'py, PyBytes>)>>> {
+    fn poll<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<EventBatch<'py>>> {
         let shared = self.shared()?;
         let mut st = lock(&shared.state);
         if !st.events.is_empty() {
-            let out = st.events.drain(..).map(|(ev, data)| (ev, PyBytes::new(py, &data))).collect();
+            let out = st
+                .events
+                .drain(..)
+                .map(|(ev, data)| (ev, PyBytes::new(py, &data)))
+                .collect();
             drop(st);
             shared.room.notify_one();
             return Ok(Some(out));
@@ -321,7 +379,8 @@ async fn pump(mut body: UpstreamBody, shared: Arc<StreamShared>, bridge: Arc<Bri
         match result {
             Ok(Some(chunk)) if sse => {
                 parser.feed_into(&chunk, &mut parsed);
-                st.events.extend(parsed.drain(..).map(|e| (e.event, e.data)));
+                st.events
+                    .extend(parsed.drain(..).map(|e| (e.event, e.data)));
             }
             Ok(Some(chunk)) => st.events.push((None, chunk)),
             Ok(None) => {
@@ -331,7 +390,11 @@ async fn pump(mut body: UpstreamBody, shared: Arc<StreamShared>, bridge: Arc<Bri
             Err(e) => st.finished = Some(Err(e)),
         }
         let done = st.finished.is_some();
-        let waiter = if done || !st.events.is_empty() { st.waiter.take() } else { None };
+        let waiter = if done || !st.events.is_empty() {
+            st.waiter.take()
+        } else {
+            None
+        };
         drop(st);
         if let Some(future) = waiter {
             bridge.complete(Completion {

@@ -6,17 +6,42 @@ use pyo3::prelude::*;
 
 use crate::http::UpstreamError as CoreError;
 
-create_exception!(_native, UpstreamError, PyException, "Any failure to exchange with an upstream.");
-create_exception!(_native, UpstreamConnectError, UpstreamError, "The connection could not be made.");
+create_exception!(
+    _native,
+    UpstreamError,
+    PyException,
+    "Any failure to exchange with an upstream."
+);
+create_exception!(
+    _native,
+    UpstreamConnectError,
+    UpstreamError,
+    "The connection could not be made."
+);
 create_exception!(
     _native,
     UpstreamTimeoutError,
     UpstreamError,
     "A wait ran out; args are (message, phase) with phase one of 'connect', 'first_byte', 'between_chunks'."
 );
-create_exception!(_native, UpstreamProtocolError, UpstreamError, "The connection broke or spoke broken HTTP.");
-create_exception!(_native, UpstreamBodyTooLarge, UpstreamError, "The response body exceeded the cap.");
-create_exception!(_native, InvalidUpstreamRequest, UpstreamError, "The request could not be built.");
+create_exception!(
+    _native,
+    UpstreamProtocolError,
+    UpstreamError,
+    "The connection broke or spoke broken HTTP."
+);
+create_exception!(
+    _native,
+    UpstreamBodyTooLarge,
+    UpstreamError,
+    "The response body exceeded the cap."
+);
+create_exception!(
+    _native,
+    InvalidUpstreamRequest,
+    UpstreamError,
+    "The request could not be built."
+);
 
 pub fn to_py(err: CoreError) -> PyErr {
     let msg = err.to_string();
@@ -32,10 +57,25 @@ pub fn to_py(err: CoreError) -> PyErr {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("UpstreamError", py.get_type::<UpstreamError>())?;
-    m.add("UpstreamConnectError", py.get_type::<UpstreamConnectError>())?;
-    m.add("UpstreamTimeoutError", py.get_type::<UpstreamTimeoutError>())?;
-    m.add("UpstreamProtocolError", py.get_type::<UpstreamProtocolError>())?;
-    m.add("UpstreamBodyTooLarge", py.get_type::<UpstreamBodyTooLarge>())?;
-    m.add("InvalidUpstreamRequest", py.get_type::<InvalidUpstreamRequest>())?;
+    m.add(
+        "UpstreamConnectError",
+        py.get_type::<UpstreamConnectError>(),
+    )?;
+    m.add(
+        "UpstreamTimeoutError",
+        py.get_type::<UpstreamTimeoutError>(),
+    )?;
+    m.add(
+        "UpstreamProtocolError",
+        py.get_type::<UpstreamProtocolError>(),
+    )?;
+    m.add(
+        "UpstreamBodyTooLarge",
+        py.get_type::<UpstreamBodyTooLarge>(),
+    )?;
+    m.add(
+        "InvalidUpstreamRequest",
+        py.get_type::<InvalidUpstreamRequest>(),
+    )?;
     Ok(())
 }

@@ -18,7 +18,11 @@ impl SseParser {
         }
     }
 
-    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> Vec<(Option<String>, Bound<'py, PyBytes>)> {
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &[u8],
+    ) -> Vec<(Option<String>, Bound<'py, PyBytes>)> {
         self.inner
             .feed(chunk)
             .into_iter()

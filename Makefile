@@ -1,0 +1,49 @@
+# The one task runner: the README, CI (.ci/run) and developers all call these targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: help dev run test lint typecheck test-rust test-python bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/maturin: | $(BIN)/python
+	$(BIN)/pip install -q 'maturin>=1.9,<2'
+
+dev: | $(BIN)/maturin ## create .venv and build the package with the Rust extension (release)
+	$(BIN)/maturin develop --release --extras dev -q
+
+run: dev ## set up, then start the gateway on config.yaml (http://localhost:8080)
+	$(BIN)/pllm serve --config config.yaml
+
+lint: dev ## ruff (lint + format), cargo fmt, clippy -D warnings
+	$(BIN)/ruff check pllm pllm_accel tests benches
+	$(BIN)/ruff format --check pllm pllm_accel tests benches
+	cargo fmt --check
+	cargo clippy --all-targets -q -- -D warnings
+	cargo clippy --all-targets --features python -q -- -D warnings
+
+typecheck: dev ## mypy --strict and stubtest of the native module's .pyi
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest pllm_accel._native
+
+test-rust: ## cargo test (no Python needed)
+	cargo test -q
+
+test-python: dev ## the pytest suite (unit, property and end-to-end tests)
+	$(BIN)/pytest -q
+
+test: lint typecheck test-rust test-python ## everything CI runs
+
+bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see benches/README.md)
+	bash benches/run.sh
+
+clean: ## remove build outputs and the venvs
+	rm -rf target $(VENV) .bench-venv .mypy_cache .ruff_cache .pytest_cache

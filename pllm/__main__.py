@@ -1,0 +1,5 @@
+import sys
+
+from pllm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP surfaces: the OpenAI-compatible API and health probes."""

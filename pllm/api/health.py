@@ -1,0 +1,25 @@
+"""Liveness and readiness probes (no authentication, nothing secret in the answers)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from pllm.api.http import Request
+from pllm.state import AppState
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def health(state: AppState, req: Request) -> None:
+    await req.respond(200, b'{"status":"ok"}')
+
+
+async def ready(state: AppState, req: Request) -> None:
+    # Ready once the upstream client is running; storage and Redis checks join here later.
+    started = state.http is not None
+    body = {
+        "status": "ready" if started else "starting",
+        "models": len(state.registry.groups),
+        "deployments": sum(len(g.deployments) for g in state.registry.groups.values()),
+    }
+    await req.respond(200 if started else 503, _encode(body))

@@ -1,0 +1,159 @@
+"""ASGI plumbing: the request object handlers get, body reading with a cap, responses."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+
+from pllm.errors import GatewayError, bad_request
+from pllm.usage import Usage
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+EVENT_STREAM = b"text/event-stream"
+_MAX_REQUEST_ID = 128
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was complete."""
+
+
+def _request_id(given: bytes | None) -> str:
+    # A caller's id is kept when it is short and printable, so it can join their logs to ours.
+    if given and len(given) <= _MAX_REQUEST_ID and given.isascii():
+        text = given.decode()
+        if text.isprintable() and '"' not in text and "\\" not in text:
+            return text
+    return "req_" + os.urandom(12).hex()
+
+
+class Request:
+    """One HTTP exchange, plus what the access log records about it."""
+
+    __slots__ = (
+        "deployment",
+        "error",
+        "headers",
+        "model",
+        "path",
+        "receive",
+        "request_id",
+        "scope",
+        "send",
+        "started",
+        "started_at",
+        "status",
+        "stream",
+        "usage",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.path: str = scope["path"]
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.request_id = _request_id(self.headers.get(b"x-request-id"))
+        self.started_at = time.perf_counter()
+        self.started = False
+        self.status = 0
+        self.model: str | None = None
+        self.deployment: str | None = None
+        self.stream = False
+        self.usage: Usage | None = None
+        self.error: str | None = None
+
+    async def read_body(self, cap: int) -> bytes:
+        """The whole body; 413 as soon as it is known to exceed ``cap`` bytes."""
+        declared = self.headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise bad_request("Invalid Content-Length header.")
+            if int(declared) > cap:
+                raise _too_large(cap)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(cap)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _head(
+        self, status: int, content_type: bytes, extra: tuple[tuple[str, str], ...]
+    ) -> list[tuple[bytes, bytes]]:
+        headers = [(b"content-type", content_type), (b"x-request-id", self.request_id.encode())]
+        headers.extend((k.encode(), v.encode()) for k, v in extra)
+        return headers
+
+    async def respond(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        content_type: bytes = JSON,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.started = True
+        self.status = status
+        headers = self._head(status, content_type, extra)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def respond_error(self, err: GatewayError) -> None:
+        self.error = err.code or err.type
+        await self.respond(err.status, err.body(), extra=err.headers)
+
+    async def start_stream(self) -> None:
+        self.started = True
+        self.stream = True
+        self.status = 200
+        headers = self._head(200, EVENT_STREAM, ())
+        headers.append((b"cache-control", b"no-cache"))
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    async def send_chunk(self, data: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def end_stream(self) -> None:
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _too_large(cap: int) -> GatewayError:
+    return GatewayError(
+        413,
+        f"Request body too large: the limit is {cap} bytes.",
+        code="request_too_large",
+    )
+
+
+_decode_json = msgspec.json.Decoder().decode
+
+
+async def read_json_object(req: Request, cap: int) -> dict[str, Any]:
+    body = await req.read_body(cap)
+    try:
+        payload = _decode_json(body)
+    except msgspec.DecodeError as e:
+        raise bad_request(
+            f"We could not parse the JSON body of your request ({e}).", code="invalid_json"
+        ) from None
+    if not isinstance(payload, dict):
+        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    return payload

@@ -1,0 +1,103 @@
+"""The OpenAI-compatible endpoints: chat completions, completions, embeddings, models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from pllm.api.http import Request, read_json_object
+from pllm.api.validation import check_chat, check_completion, check_embeddings
+from pllm.errors import GatewayError
+from pllm.providers.base import Deployment, Endpoint, HttpTarget
+from pllm.routing.forward import forward_http, forward_mock
+from pllm.state import AppState
+from pllm.streaming.disconnect import DisconnectWatch
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def _serve(
+    state: AppState,
+    req: Request,
+    endpoint: Endpoint,
+    model: str,
+    payload: dict[str, Any],
+    stream: bool,
+) -> None:
+    dep = state.registry.group(model).pick(endpoint)
+    req.model = model
+    req.deployment = dep.id
+    req.stream = stream
+    if not stream:
+        await _forward(state, req, dep, endpoint, payload, stream=False)
+        return
+    # A stream ends early, and cancels its upstream request, when the client leaves.
+    with DisconnectWatch(req.receive) as watch:
+        await _forward(state, req, dep, endpoint, payload, stream=True)
+    if watch.fired:
+        req.error = "client_disconnected"
+
+
+async def _forward(
+    state: AppState,
+    req: Request,
+    dep: Deployment,
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    *,
+    stream: bool,
+) -> None:
+    target = dep.target
+    if isinstance(target, HttpTarget):
+        await forward_http(
+            state.http_client(),
+            req,
+            dep,
+            target,
+            endpoint,
+            payload,
+            stream=stream,
+            max_response_bytes=state.settings.general.max_response_body_bytes,
+        )
+    else:
+        await forward_mock(req, target, endpoint, payload, stream=stream)
+
+
+async def chat_completions(state: AppState, req: Request) -> None:
+    payload = await read_json_object(req, state.settings.general.max_request_body_bytes)
+    model, stream = check_chat(payload)
+    await _serve(state, req, Endpoint.CHAT, model, payload, stream)
+
+
+async def completions(state: AppState, req: Request) -> None:
+    payload = await read_json_object(req, state.settings.general.max_request_body_bytes)
+    model, stream = check_completion(payload)
+    await _serve(state, req, Endpoint.COMPLETIONS, model, payload, stream)
+
+
+async def embeddings(state: AppState, req: Request) -> None:
+    payload = await read_json_object(req, state.settings.general.max_request_body_bytes)
+    model = check_embeddings(payload)
+    await _serve(state, req, Endpoint.EMBEDDINGS, model, payload, False)
+
+
+def _model_card(state: AppState, name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": state.created, "owned_by": "pllm"}
+
+
+async def list_models(state: AppState, req: Request) -> None:
+    data = [_model_card(state, name) for name in state.registry.groups]
+    await req.respond(200, _encode({"object": "list", "data": data}))
+
+
+async def get_model(state: AppState, req: Request) -> None:
+    name = req.path.split("/models/", 1)[1]
+    if name not in state.registry.groups:
+        raise GatewayError(
+            404,
+            f"The model '{name}' does not exist",
+            param="model",
+            code="model_not_found",
+        )
+    await req.respond(200, _encode(_model_card(state, name)))

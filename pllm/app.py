@@ -1,0 +1,156 @@
+"""Builds the ASGI application from a config and owns its startup and shutdown.
+
+Routing is one dict lookup on the path; there is no middleware stack. Each request gets a
+:class:`Request` that carries its id and what the access log records; every error leaves as
+OpenAI-shaped JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from pllm.api import health, openai
+from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
+from pllm.config import Settings, load_settings
+from pllm.errors import GatewayError
+from pllm.observability.logging import configure_logging
+from pllm.providers.registry import build_deployments
+from pllm.state import AppState
+
+Handler = Callable[[AppState, Request], Awaitable[None]]
+
+log = logging.getLogger("pllm.app")
+access_log = logging.getLogger("pllm.access")
+
+# path -> (method -> handler, needs a key). Paths without /v1 are accepted as OpenAI's SDKs
+# build them from a base URL that may or may not end in /v1.
+_API: dict[str, dict[str, Handler]] = {
+    "/v1/chat/completions": {"POST": openai.chat_completions},
+    "/v1/completions": {"POST": openai.completions},
+    "/v1/embeddings": {"POST": openai.embeddings},
+    "/v1/models": {"GET": openai.list_models},
+}
+_OPEN: dict[str, dict[str, Handler]] = {
+    "/health": {"GET": health.health},
+    "/ready": {"GET": health.ready},
+}
+_MODEL_PREFIXES = ("/v1/models/", "/models/")
+
+
+def _routes() -> dict[str, tuple[dict[str, Handler], bool]]:
+    routes: dict[str, tuple[dict[str, Handler], bool]] = {}
+    for path, methods in _API.items():
+        routes[path] = (methods, True)
+        routes[path.removeprefix("/v1")] = (methods, True)
+    for path, methods in _OPEN.items():
+        routes[path] = (methods, False)
+    return routes
+
+
+class GatewayApp:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.routes = _routes()
+        self.access_log = state.settings.general.access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    def _resolve(self, req: Request, method: str) -> Handler:
+        path = req.path
+        entry = self.routes.get(path)
+        if entry is None and path.startswith(_MODEL_PREFIXES):
+            entry = ({"GET": openai.get_model}, True)
+        if entry is None:
+            raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+        methods, needs_key = entry
+        handler = methods.get(method)
+        if handler is None:
+            raise GatewayError(
+                405,
+                f"Method {method} not allowed for {path}",
+                code="method_not_allowed",
+                headers=(("allow", ", ".join(methods)),),
+            )
+        if needs_key and self.state.auth is not None:
+            self.state.auth.check(req.headers)
+        return handler
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        req = Request(scope, receive, send)
+        method: str = scope["method"]
+        try:
+            handler = self._resolve(req, method)
+            await handler(self.state, req)
+        except GatewayError as e:
+            if req.started:
+                log.warning(
+                    "error after response start",
+                    extra={"fields": {"request_id": req.request_id, "code": e.code}},
+                )
+            else:
+                await req.respond_error(e)
+        except ClientDisconnected:
+            req.status, req.error = 499, "client_disconnected"
+        except Exception:
+            log.exception("unhandled error", extra={"fields": {"request_id": req.request_id}})
+            if not req.started:
+                await req.respond_error(
+                    GatewayError(
+                        500, "The gateway failed to process the request.", code="internal_error"
+                    )
+                )
+        finally:
+            if self.access_log:
+                self._log_access(req, method)
+
+    def _log_access(self, req: Request, method: str) -> None:
+        fields: dict[str, object] = {
+            "request_id": req.request_id,
+            "method": method,
+            "path": req.path,
+            "status": req.status,
+            "duration_ms": round((time.perf_counter() - req.started_at) * 1000, 3),
+        }
+        if req.model is not None:
+            fields["model"] = req.model
+            fields["deployment"] = req.deployment
+            fields["stream"] = req.stream
+        if req.usage is not None:
+            fields["prompt_tokens"] = req.usage.prompt_tokens
+            fields["completion_tokens"] = req.usage.completion_tokens
+        if req.error is not None:
+            fields["error"] = req.error
+        access_log.info("request", extra={"fields": fields})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.state.start()
+                except Exception as e:  # reported to the server, which stops the worker
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.state.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(settings: Settings) -> GatewayApp:
+    configure_logging(settings.general.log_level)
+    return GatewayApp(AppState.build(settings, build_deployments(settings)))
+
+
+def create_app() -> GatewayApp:
+    """Granian's factory: the config path comes from ``PLLM_CONFIG``."""
+    return build_app(load_settings(os.environ.get("PLLM_CONFIG", "config.yaml")))

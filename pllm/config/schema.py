@@ -1,0 +1,102 @@
+"""The validated shape of ``config.yaml``.
+
+The file format is LiteLLM's (``model_list`` entries with ``model_name`` and ``litellm_params``;
+``general_settings``; ``router_settings``; ``litellm_settings``) plus a few pllm keys, so
+existing LiteLLM configs load unchanged. Keys LiteLLM knows but pllm does not use yet are
+accepted and reported as ignored; a key that looks like a typo of a known one is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_MAX_REQUEST_BODY = 20 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BODY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. There is no total timeout on a stream: a stream that keeps producing lives."""
+
+    connect: float = 10.0
+    # Until the response head arrives. For a non-streaming call that is the whole generation.
+    first_byte: float = 600.0
+    # The same wait for streaming calls, where the head comes with the first token.
+    stream_first_byte: float = 600.0
+    # Longest silence between two chunks of a body.
+    chunk: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class MockParams:
+    """Behaviour of a ``mock/`` deployment: deterministic text at a configurable pace."""
+
+    response: str | None = None
+    reply_tokens: int = 16
+    latency_ms: float = 0.0
+    ttft_ms: float = 0.0
+    tokens_per_second: float = 0.0
+    embedding_dim: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentConfig:
+    index: int
+    model_name: str
+    provider: str
+    upstream_model: str
+    api_key: str | None = field(default=None, repr=False)
+    api_base: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    rpm: int | None = None
+    tpm: int | None = None
+    priority: int = 0
+    weight: float = 1.0
+    timeouts: Timeouts = Timeouts()
+    mock: MockParams = MockParams()
+
+    @property
+    def path(self) -> str:
+        return f"model_list[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 1
+    # Requests in flight per worker before Granian stops accepting; None = Granian's default.
+    backpressure: int | None = None
+    # Tokio threads doing upstream HTTP per worker.
+    upstream_threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralSettings:
+    master_key: str | None = field(default=None, repr=False)
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY
+    max_response_body_bytes: int = DEFAULT_MAX_RESPONSE_BODY
+    access_log: bool = True
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    file: str
+    deployments: tuple[DeploymentConfig, ...]
+    general: GeneralSettings = GeneralSettings()
+    server: ServerSettings = ServerSettings()
+    # Kept raw until routing strategies land; validated there.
+    router: Mapping[str, Any] = field(default_factory=dict)
+    # Human-readable notes for the startup log (skipped entries, ignored keys).
+    notes: tuple[str, ...] = ()
+
+    def model_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for d in self.deployments:
+            seen.setdefault(d.model_name, None)
+        return list(seen)

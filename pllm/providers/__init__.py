@@ -1,0 +1,1 @@
+"""Upstream providers: one interface, OpenAI-compatible services as rows of a table."""

@@ -1,0 +1,45 @@
+"""Azure OpenAI: deployment URLs, the ``api-version`` query and the ``api-key`` header."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from pllm.config import DeploymentConfig
+from pllm.config.problems import Problems
+from pllm.errors import GatewayError
+from pllm.providers.base import ALL_ENDPOINTS, HttpTarget
+from pllm.providers.openai_compat import map_openai_error
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureProvider:
+    name = "azure"
+    endpoints = ALL_ENDPOINTS
+
+    def configure(
+        self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
+    ) -> HttpTarget | None:
+        path = f"{cfg.path}.litellm_params"
+        base = cfg.api_base or env.get("AZURE_API_BASE")
+        key = cfg.api_key or env.get("AZURE_API_KEY")
+        version = cfg.api_version or env.get("AZURE_API_VERSION") or DEFAULT_API_VERSION
+        if not base:
+            problems.add(
+                f"{path}.api_base",
+                "is required for azure/ models (https://RESOURCE.openai.azure.com) "
+                "or set AZURE_API_BASE",
+            )
+        if not key:
+            problems.add(f"{path}.api_key", "no API key: set api_key or AZURE_API_KEY")
+        if not base or not key:
+            return None
+        root = f"{base.rstrip('/')}/openai/deployments/{quote(cfg.upstream_model, safe='')}"
+        query = f"?api-version={quote(version, safe='')}"
+        urls = {e: f"{root}/{e.value}{query}" for e in self.endpoints}
+        headers = [("content-type", "application/json"), ("api-key", key), *cfg.extra_headers]
+        return HttpTarget(urls=urls, headers=headers, stream_usage=True)
+
+    def map_error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+        return map_openai_error(status, headers, body)

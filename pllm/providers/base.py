@@ -1,0 +1,65 @@
+"""The provider interface and the per-deployment values request handling needs.
+
+A provider turns a deployment's config into an :class:`HttpTarget` once, at startup (URLs,
+auth headers), and maps an upstream error reply to a :class:`GatewayError`. What a provider
+cannot do is absent from its ``endpoints``, never stubbed. The ``mock`` provider answers in
+process and has a backend instead of a target.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from pllm.config import DeploymentConfig, Timeouts
+from pllm.config.problems import Problems
+from pllm.errors import GatewayError
+
+if TYPE_CHECKING:
+    from pllm.providers.mock import MockBackend
+
+
+class Endpoint(enum.Enum):
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+ALL_ENDPOINTS = frozenset(Endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    urls: Mapping[Endpoint, str]
+    headers: list[tuple[str, str]] = field(repr=False)
+    # Whether the upstream accepts ``stream_options.include_usage`` (usage on streams).
+    stream_usage: bool = True
+
+
+class HttpProvider(Protocol):
+    name: str
+    endpoints: frozenset[Endpoint]
+
+    def configure(
+        self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
+    ) -> HttpTarget | None: ...
+
+    def map_error(
+        self, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> GatewayError: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One upstream a model name can be served by, ready for per-request use."""
+
+    id: str
+    model_name: str
+    upstream_model: str
+    provider_name: str
+    endpoints: frozenset[Endpoint]
+    timeouts: Timeouts
+    target: HttpTarget | MockBackend
+    provider: HttpProvider | None = None

@@ -1,0 +1,1 @@
+"""Which deployment serves a request. Round-robin for now; strategies move into Rust next."""

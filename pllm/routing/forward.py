@@ -1,0 +1,91 @@
+"""One attempt at serving a request on one deployment: upstream HTTP or the in-process mock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+import pllm_accel
+from pllm.api.http import Request
+from pllm.providers.base import Deployment, Endpoint, HttpTarget
+from pllm.providers.mock import MockBackend
+from pllm.streaming.relay import relay_frames, relay_upstream, upstream_failure
+from pllm.usage import Usage, usage_of_reply
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _ask_for_usage(payload: dict[str, Any]) -> bool:
+    """Makes a stream report usage; returns True when the client had not asked for it (then
+    the gateway strips the extra chunk again)."""
+    options = payload.get("stream_options")
+    if isinstance(options, dict):
+        if options.get("include_usage") is True:
+            return False
+        payload["stream_options"] = {**options, "include_usage": True}
+    else:
+        payload["stream_options"] = {"include_usage": True}
+    return True
+
+
+async def forward_http(
+    http: pllm_accel.HttpClient,
+    req: Request,
+    dep: Deployment,
+    target: HttpTarget,
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    *,
+    stream: bool,
+    max_response_bytes: int,
+) -> None:
+    payload["model"] = dep.upstream_model
+    strip_usage = stream and target.stream_usage and _ask_for_usage(payload)
+    headers = [*target.headers, ("x-request-id", req.request_id)]
+    timeouts = dep.timeouts
+    pending = http.send(
+        "POST",
+        target.urls[endpoint],
+        headers,
+        _encode(payload),
+        connect_timeout=timeouts.connect,
+        first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
+        chunk_timeout=timeouts.chunk,
+        read_body=not stream,
+        max_body_bytes=max_response_bytes,
+    )
+    try:
+        resp = await pending
+    except pllm_accel.UpstreamError as e:
+        raise upstream_failure(e, dep.id) from None
+    if not 200 <= resp.status < 300:
+        assert dep.provider is not None
+        raise dep.provider.map_error(resp.status, resp.headers, resp.body or b"")
+    if stream:
+        await relay_upstream(req, resp, dep.id, strip_usage=strip_usage)
+        return
+    body = resp.body or b""
+    req.usage = usage_of_reply(body)
+    await req.respond(200, body)
+
+
+async def forward_mock(
+    req: Request, backend: MockBackend, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool
+) -> None:
+    rid = req.request_id
+    if endpoint is Endpoint.EMBEDDINGS:
+        body = await backend.embeddings(payload)
+        req.usage = usage_of_reply(body)
+        await req.respond(200, body)
+        return
+    chat = endpoint is Endpoint.CHAT
+    if not stream:
+        body = await (backend.chat(payload, rid) if chat else backend.completion(payload, rid))
+        req.usage = usage_of_reply(body)
+        await req.respond(200, body)
+        return
+    options = payload.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    req.usage = Usage(**backend.usage(payload, chat=chat))
+    await relay_frames(req, backend.stream(payload, rid, chat=chat, include_usage=include_usage))

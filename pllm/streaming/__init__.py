@@ -1,0 +1,1 @@
+"""Relaying streams to clients as events arrive, and noticing when a client leaves."""

@@ -1,0 +1,110 @@
+"""Relays an upstream SSE stream to the client event by event.
+
+Events are parsed in Rust as bytes arrive and sent on as soon as they are parsed: nothing
+waits for more data. The usage chunk the gateway asked for is captured, and dropped when the
+client did not ask for it. A stream that fails or ends without ``[DONE]`` after the response
+has started ends with an explicit SSE error event and no ``[DONE]``: a client never mistakes a
+cut stream for a complete one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pllm_accel
+from pllm.api.http import Request
+from pllm.errors import GatewayError
+from pllm.usage import usage_of_chunk
+
+DONE = b"[DONE]"
+DONE_FRAME = b"data: [DONE]\n\n"
+
+
+def error_frame(err: GatewayError) -> bytes:
+    return b"data: " + err.body() + b"\n\n"
+
+
+def _frame(event: str | None, data: bytes) -> bytes:
+    if event is None:
+        return b"data: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
+    return (
+        b"event: " + event.encode() + b"\n" + b"data: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
+    )
+
+
+def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayError:
+    """One mapping from the native client's errors to gateway errors (also used before the
+    response starts, where the status matters)."""
+    if isinstance(err, pllm_accel.UpstreamTimeoutError):
+        phase = pllm_accel.timeout_phase(err)
+        return GatewayError(
+            504,
+            f"Upstream {deployment} timed out ({phase.replace('_', ' ')} timeout).",
+            code="upstream_timeout",
+        )
+    if isinstance(err, pllm_accel.UpstreamBodyTooLarge):
+        return GatewayError(
+            502,
+            f"Upstream {deployment} sent a reply over the size limit.",
+            code="upstream_too_large",
+        )
+    return GatewayError(502, f"Upstream {deployment} failed: {err}", code="upstream_unreachable")
+
+
+async def relay_upstream(
+    req: Request, resp: pllm_accel.UpstreamResponse, deployment: str, *, strip_usage: bool
+) -> None:
+    resp.start_stream(True)
+    await req.start_stream()
+    saw_done = False
+    failure: GatewayError | None = None
+    try:
+        while True:
+            try:
+                batch = resp.poll()
+            except pllm_accel.UpstreamError as e:
+                failure = upstream_failure(e, deployment)
+                break
+            if batch is None:
+                break
+            if not batch:
+                await resp.wait()
+                continue
+            out: list[bytes] = []
+            for event, data in batch:
+                if data == DONE:
+                    saw_done = True
+                    out.append(DONE_FRAME)
+                    continue
+                usage, usage_only = usage_of_chunk(data)
+                if usage is not None:
+                    req.usage = usage
+                    if usage_only and strip_usage:
+                        continue
+                out.append(_frame(event, data))
+            if out:
+                await req.send_chunk(out[0] if len(out) == 1 else b"".join(out))
+        if failure is None and not saw_done:
+            what = "in the middle of an event" if resp.truncated else "without [DONE]"
+            failure = GatewayError(
+                502, f"Upstream {deployment} ended the stream {what}.", code="upstream_truncated"
+            )
+        if failure is not None:
+            req.error = failure.code
+            await req.send_chunk(error_frame(failure))
+    finally:
+        resp.close()
+    await req.end_stream()
+
+
+async def relay_frames(req: Request, frames: AsyncIterator[bytes]) -> None:
+    """Relays pre-framed SSE from an in-process source (the mock provider)."""
+    await req.start_stream()
+    try:
+        async for frame in frames:
+            await req.send_chunk(frame)
+    finally:
+        close = getattr(frames, "aclose", None)
+        if close is not None:
+            await close()
+    await req.end_stream()

@@ -1,0 +1,1 @@
+"""Test doubles used by pllm's test suite (fake upstream servers)."""
