@@ -10,12 +10,12 @@ from pllm.errors import GatewayError
 def presented_key(headers: dict[bytes, bytes]) -> bytes | None:
     """The key from ``Authorization: Bearer …`` or ``x-api-key``."""
     auth = headers.get(b"authorization")
-    if auth is not None:
+    if auth:
         scheme, _, token = auth.partition(b" ")
-        if scheme.lower() == b"bearer":
-            return token.strip()
-        return None
-    return headers.get(b"x-api-key")
+        token = token.strip()
+        if scheme.lower() == b"bearer" and token:
+            return token
+    return headers.get(b"x-api-key") or None
 
 
 class MasterKeyAuth:

@@ -48,7 +48,9 @@ def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayE
             f"Upstream {deployment} sent a reply over the size limit.",
             code="upstream_too_large",
         )
-    return GatewayError(502, f"Upstream {deployment} failed: {err}", code="upstream_unreachable")
+    if isinstance(err, pllm_accel.UpstreamProtocolError):
+        return GatewayError(502, f"Upstream {deployment}: {err}", code="upstream_connection_error")
+    return GatewayError(502, f"Upstream {deployment}: {err}", code="upstream_unreachable")
 
 
 async def relay_upstream(
