@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -325,6 +326,9 @@ class _Reader:
             if required:
                 self.problems.add(f"{self.path}.{key}", "is required")
             return None
+        if isinstance(v, datetime.date) and not secret:
+            # YAML reads an unquoted 2024-10-21 (an api_version) as a date.
+            return v.isoformat()
         if (
             isinstance(v, bool)
             or not isinstance(v, str | int | float)

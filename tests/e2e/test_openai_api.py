@@ -62,7 +62,9 @@ def config(up: FakeOpenAI) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway(
+    upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     with GatewayProcess(config(upstream), tmp_path_factory.mktemp("gw")) as gw:
         yield gw
 
@@ -141,7 +143,9 @@ def test_deployments_of_one_model_rotate(client: openai.OpenAI, upstream: FakeOp
 def test_stream_without_usage_request_gets_no_usage_chunk(
     client: openai.OpenAI, upstream: FakeOpenAI, gateway: GatewayProcess
 ) -> None:
-    chunks = list(client.chat.completions.create(model="gpt-test", messages=messages(), stream=True))
+    chunks = list(
+        client.chat.completions.create(model="gpt-test", messages=messages(), stream=True)
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == DEFAULT_REPLY
     assert all(c.choices for c in chunks), "the usage-only chunk must be stripped"
@@ -267,8 +271,14 @@ def test_404_unknown_model(client: openai.OpenAI) -> None:
         (b'{"model": "gpt-test", "messages": "hello"}', "messages"),
         (b'{"model": "gpt-test", "messages": []}', "messages"),
         (b'{"model": "gpt-test", "messages": [{"role": "user"}], "stream": "yes"}', "stream"),
-        (b'{"model": "gpt-test", "messages": [{"role": "user"}], "max_tokens": "10"}', "max_tokens"),
-        (b'{"model": "gpt-test", "messages": [{"role": "user"}], "temperature": "hot"}', "temperature"),
+        (
+            b'{"model": "gpt-test", "messages": [{"role": "user"}], "max_tokens": "10"}',
+            "max_tokens",
+        ),
+        (
+            b'{"model": "gpt-test", "messages": [{"role": "user"}], "temperature": "hot"}',
+            "temperature",
+        ),
     ],
 )
 def test_400_bad_requests(gateway: GatewayProcess, body: bytes, param: str | None) -> None:
@@ -346,4 +356,3 @@ def test_logs_hold_no_prompt_and_no_secret(gateway: GatewayProcess, client: open
     assert '"pllm.access"' in logs
     for secret in (PROMPT, MASTER, UPSTREAM_KEY, AZURE_KEY, "Bearer"):
         assert secret not in logs
-

@@ -44,7 +44,9 @@ def config(up: FakeOpenAI) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway(
+    upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     with GatewayProcess(config(upstream), tmp_path_factory.mktemp("gw")) as gw:
         yield gw
 
@@ -78,7 +80,9 @@ def test_each_chunk_arrives_as_the_upstream_sends_it(
 def test_client_disconnect_cancels_the_upstream_request(
     gateway: GatewayProcess, upstream: FakeOpenAI
 ) -> None:
-    body = json.dumps({"model": "long", "messages": [{"role": "user", "content": "x"}], "stream": True})
+    body = json.dumps(
+        {"model": "long", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    )
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
@@ -110,7 +114,9 @@ def test_cut_stream_ends_with_an_error_event_not_done(
 
 
 def raw_stream(gateway: GatewayProcess, model: str) -> bytes:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True})
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True}
+    )
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -132,7 +138,9 @@ def test_stalled_stream_is_ended_by_the_chunk_timeout(client: openai.OpenAI) -> 
     assert time.monotonic() - started < 2.0
 
 
-def test_silent_upstream_stream_gets_504_after_the_first_byte_timeout(client: openai.OpenAI) -> None:
+def test_silent_upstream_stream_gets_504_after_the_first_byte_timeout(
+    client: openai.OpenAI,
+) -> None:
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as e:
         ask(client, "silent")

@@ -402,7 +402,7 @@ def test_stream_cut(up: FakeOpenAI, client: OpenAI) -> None:
         for chunk in client.chat.completions.create(
             model="stream-cut", messages=MESSAGES, stream=True
         ):
-            chunks.append(chunk)  # noqa: PERF402
+            chunks.append(chunk)
     assert len(chunks) == 2
     assert [c.choices[0].delta.content for c in chunks] == ["Hello", " from"]
 

@@ -305,10 +305,7 @@ impl UpstreamResponse {
 
     /// Parked events, `[]` when none are parked yet (then await `wait()`), `None` at the end of
     /// the stream; raises the upstream error if the stream failed.
-    fn poll<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<Option<EventBatch<'py>>> {
+    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Option<EventBatch<'py>>> {
         let shared = self.shared()?;
         let mut st = lock(&shared.state);
         if !st.events.is_empty() {
