@@ -1,0 +1,154 @@
+"""The nginx mock upstream: a fixed OpenAI chat completion and a fixed SSE stream.
+
+nginx is the cheapest server available, so the upstream costs the target core nothing and
+takes as little as possible from the client core.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CREATED = 1764400000
+STREAM_WORDS = 50
+# Size of the reference measurements' non-streaming body; keeps numbers comparable.
+CHAT_BODY_SIZE = 357
+
+
+def _compact(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def chat_completion_body() -> bytes:
+    """A `chat.completion` with `usage`, padded to exactly CHAT_BODY_SIZE bytes."""
+
+    def render(content: str) -> bytes:
+        return _compact(
+            {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion",
+                "created": CREATED,
+                "model": "bench",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 14, "completion_tokens": 12, "total_tokens": 26},
+                "system_fingerprint": None,
+            }
+        ).encode()
+
+    base = "Hello from the mock upstream."
+    pad = CHAT_BODY_SIZE - len(render(base))
+    if pad < 0:
+        raise ValueError("chat body template is larger than CHAT_BODY_SIZE")
+    return render(base + "." * pad)
+
+
+def stream_body() -> bytes:
+    """50 `chat.completion.chunk` events, one word each, a usage chunk, then [DONE]."""
+
+    def chunk(choices: list[object], **extra: object) -> str:
+        obj = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": "bench",
+            "choices": choices,
+            **extra,
+        }
+        return f"data: {_compact(obj)}\n\n"
+
+    events = []
+    for i in range(STREAM_WORDS):
+        delta = {"content": f"word{i} "}
+        if i == 0:
+            delta = {"role": "assistant", **delta}
+        last = i == STREAM_WORDS - 1
+        events.append(
+            chunk([{"index": 0, "delta": delta, "finish_reason": "stop" if last else None}])
+        )
+    usage = {"prompt_tokens": 14, "completion_tokens": STREAM_WORDS, "total_tokens": 64}
+    events.append(chunk([], usage=usage))
+    events.append("data: [DONE]\n\n")
+    return "".join(events).encode()
+
+
+# data: lines a client sees from the mock stream: the words, the usage chunk, [DONE].
+STREAM_DATA_LINES = STREAM_WORDS + 2
+
+
+def _nginx_literal(body: bytes) -> str:
+    text = body.decode()
+    # Inside an nginx quoted string these would be escapes or variables; the bodies are
+    # generated here, so refuse rather than escape.
+    for bad in ("'", "\\", "$"):
+        if bad in text:
+            raise ValueError(f"mock body contains {bad!r}")
+    return f"'{text}'"
+
+
+def write_nginx(workdir: Path, port: int) -> Path:
+    """Write the bodies and an nginx.conf under `workdir`; returns the conf path.
+
+    The JSON is answered from memory by `return 200`. The stream (9 KB) is over nginx's
+    4 KiB limit on a config string, so it is a file; nginx's static handler refuses POST,
+    hence the `error_page 405` hop, which re-enters as GET on an internal location.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    chat, stream = chat_completion_body(), stream_body()
+    (workdir / "chat_completion.json").write_bytes(chat)
+    (workdir / "stream.sse").write_bytes(stream)
+    conf = workdir / "nginx.conf"
+    # One process (master_process off): it serves on the CPU it is pinned to and, unlike a
+    # worker, does not switch to `nobody`, who could not read the 0700 temp dir.
+    # keepalive_requests is raised because nginx's default (1000) would close pooled proxy
+    # connections mid-run and measure reconnects instead of requests.
+    conf.write_text(
+        f"""\
+master_process off;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    sendfile on;
+    open_file_cache max=16;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location = /v1/chat/completions {{
+            default_type application/json;
+            return 200 {_nginx_literal(chat)};
+        }}
+        location = /stream/v1/chat/completions {{
+            error_page 405 =200 /_stream.sse;
+            return 405;
+        }}
+        location = /_stream.sse {{
+            internal;
+            default_type text/event-stream;
+            alias {workdir}/stream.sse;
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+"""
+    )
+    return conf
+
+
+def nginx_argv(conf: Path) -> list[str]:
+    return ["nginx", "-p", str(conf.parent), "-c", str(conf)]
