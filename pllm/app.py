@@ -7,6 +7,7 @@ OpenAI-shaped JSON.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from pllm.api import health, openai
 from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
+from pllm.observability.access_log import AccessLog, AccessRecord
 from pllm.observability.logging import configure_logging
 from pllm.providers.registry import build_deployments
 from pllm.state import AppState
@@ -23,7 +25,6 @@ from pllm.state import AppState
 Handler = Callable[[AppState, Request], Awaitable[None]]
 
 log = logging.getLogger("pllm.app")
-access_log = logging.getLogger("pllm.access")
 
 # path -> (method -> handler, needs a key). Paths without /v1 are accepted as OpenAI's SDKs
 # build them from a base URL that may or may not end in /v1.
@@ -54,7 +55,8 @@ class GatewayApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.routes = _routes()
-        self.access_log = state.settings.general.access_log
+        self.access_log = AccessLog()
+        self.log_requests = state.settings.general.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -108,27 +110,30 @@ class GatewayApp:
                     )
                 )
         finally:
-            if self.access_log:
+            if self.log_requests:
                 self._log_access(req, method)
 
     def _log_access(self, req: Request, method: str) -> None:
-        fields: dict[str, object] = {
-            "request_id": req.request_id,
-            "method": method,
-            "path": req.path,
-            "status": req.status,
-            "duration_ms": round((time.perf_counter() - req.started_at) * 1000, 3),
-        }
-        if req.model is not None:
-            fields["model"] = req.model
-            fields["deployment"] = req.deployment
-            fields["stream"] = req.stream
-        if req.usage is not None:
-            fields["prompt_tokens"] = req.usage.prompt_tokens
-            fields["completion_tokens"] = req.usage.completion_tokens
-        if req.error is not None:
-            fields["error"] = req.error
-        access_log.info("request", extra={"fields": fields})
+        usage = req.usage
+        self.access_log.write(
+            AccessRecord(
+                ts=self.access_log.timestamp(),
+                level="info",
+                logger="pllm.access",
+                msg="request",
+                request_id=req.request_id,
+                method=method,
+                path=req.path,
+                status=req.status,
+                duration_ms=round((time.perf_counter() - req.started_at) * 1000, 3),
+                model=req.model,
+                deployment=req.deployment,
+                stream=req.stream if req.model is not None else None,
+                prompt_tokens=usage.prompt_tokens if usage is not None else None,
+                completion_tokens=usage.completion_tokens if usage is not None else None,
+                error=req.error,
+            )
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -136,12 +141,15 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.state.start()
+                    # Startup objects live as long as the process: keep them out of GC passes.
+                    gc.freeze()
                 except Exception as e:  # reported to the server, which stops the worker
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.state.stop()
+                self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

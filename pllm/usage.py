@@ -35,7 +35,9 @@ def usage_of_reply(body: bytes) -> Usage | None:
 def usage_of_chunk(data: bytes) -> tuple[Usage | None, bool]:
     """(usage, is_usage_only) for one stream chunk. ``is_usage_only`` marks the extra chunk
     that ``stream_options.include_usage`` adds (empty ``choices``, a ``usage`` object)."""
-    if b'"usage"' not in data:
+    # Most chunks carry no usage or `"usage":null`; only an object is worth decoding.
+    at = data.find(b'"usage"')
+    if at < 0 or data[at + 7 : at + 16].lstrip(b" :").startswith(b"null"):
         return None, False
     try:
         probe = _chunk_decoder.decode(data)

@@ -21,3 +21,8 @@ def test_usage_of_chunk_tells_the_usage_only_chunk() -> None:
     mistral_style = b'{"choices": [{"delta": {}}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}'
     assert usage_of_chunk(mistral_style) == (Usage(1, 1, 2), False)
     assert usage_of_chunk(b'{"choices": [{"delta": {"content": "x"}}]}') == (None, False)
+
+
+def test_null_usage_is_not_decoded_whatever_the_spacing() -> None:
+    assert usage_of_chunk(b'{"choices": [], "usage" : null}') == (None, False)
+    assert usage_of_chunk(b'{"choices":[],"usage":null}') == (None, False)

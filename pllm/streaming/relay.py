@@ -25,11 +25,11 @@ def error_frame(err: GatewayError) -> bytes:
 
 
 def _frame(event: str | None, data: bytes) -> bytes:
+    if b"\n" in data:
+        data = data.replace(b"\n", b"\ndata: ")
     if event is None:
-        return b"data: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
-    return (
-        b"event: " + event.encode() + b"\n" + b"data: " + data.replace(b"\n", b"\ndata: ") + b"\n\n"
-    )
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
 def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayError:
