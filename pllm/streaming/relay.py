@@ -14,22 +14,11 @@ from collections.abc import AsyncIterator
 import pllm_accel
 from pllm.api.http import Request
 from pllm.errors import GatewayError
-from pllm.usage import usage_of_chunk
-
-DONE = b"[DONE]"
-DONE_FRAME = b"data: [DONE]\n\n"
+from pllm.usage import Usage
 
 
 def error_frame(err: GatewayError) -> bytes:
     return b"data: " + err.body() + b"\n\n"
-
-
-def _frame(event: str | None, data: bytes) -> bytes:
-    if b"\n" in data:
-        data = data.replace(b"\n", b"\ndata: ")
-    if event is None:
-        return b"data: " + data + b"\n\n"
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
 def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayError:
@@ -56,37 +45,27 @@ def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayE
 async def relay_upstream(
     req: Request, resp: pllm_accel.UpstreamResponse, deployment: str, *, strip_usage: bool
 ) -> None:
-    resp.start_stream(True)
+    """Relays an OpenAI-format stream; parsing, framing and usage capture happen in Rust."""
+    resp.start_openai_relay(strip_usage)
     await req.start_stream()
-    saw_done = False
     failure: GatewayError | None = None
     try:
         while True:
             try:
-                batch = resp.poll()
+                framed = resp.poll_framed()
             except pllm_accel.UpstreamError as e:
                 failure = upstream_failure(e, deployment)
                 break
-            if batch is None:
+            if framed is None:
                 break
-            if not batch:
+            if framed:
+                await req.send_chunk(framed)
+            else:
                 await resp.wait()
-                continue
-            out: list[bytes] = []
-            for event, data in batch:
-                if data == DONE:
-                    saw_done = True
-                    out.append(DONE_FRAME)
-                    continue
-                usage, usage_only = usage_of_chunk(data)
-                if usage is not None:
-                    req.usage = usage
-                    if usage_only and strip_usage:
-                        continue
-                out.append(_frame(event, data))
-            if out:
-                await req.send_chunk(out[0] if len(out) == 1 else b"".join(out))
-        if failure is None and not saw_done:
+        usage = resp.usage
+        if usage is not None:
+            req.usage = Usage(*usage)
+        if failure is None and not resp.saw_done:
             what = "in the middle of an event" if resp.truncated else "without [DONE]"
             failure = GatewayError(
                 502, f"Upstream {deployment} ended the stream {what}.", code="upstream_truncated"

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -23,13 +23,16 @@ use super::errors::to_py;
 use crate::http::{
     ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient, UpstreamError,
 };
+use crate::relay::{OpenAiRelay, Usage};
 use crate::sse::SseParser;
 
 /// `(event name, data)` pairs handed to Python in one `poll`.
 type EventBatch<'py> = Vec<(Option<String>, Bound<'py, PyBytes>)>;
 
-/// Parked events beyond which the pump stops reading until the loop catches up.
-const HIGH_WATER: usize = 512;
+/// Parked events (or framed bytes) beyond which the pump stops reading until the loop
+/// catches up.
+const HIGH_WATER_EVENTS: usize = 512;
+const HIGH_WATER_BYTES: usize = 1 << 20;
 
 #[pyclass(frozen, module = "pllm_accel._native")]
 pub struct HttpClient {
@@ -223,10 +226,32 @@ impl CancelOnDone {
 
 #[derive(Default)]
 struct StreamState {
+    /// Events mode: parsed events for Python to handle one by one.
     events: Vec<(Option<String>, Bytes)>,
+    /// OpenAI relay mode: frames ready to send as they are.
+    framed: BytesMut,
     finished: Option<Result<(), UpstreamError>>,
     truncated: bool,
+    saw_done: bool,
+    usage: Option<Usage>,
     waiter: Option<Py<PyAny>>,
+}
+
+impl StreamState {
+    fn has_parked(&self) -> bool {
+        !self.events.is_empty() || !self.framed.is_empty()
+    }
+
+    fn is_full(&self) -> bool {
+        self.events.len() >= HIGH_WATER_EVENTS || self.framed.len() >= HIGH_WATER_BYTES
+    }
+}
+
+/// What the pump does with each parsed event.
+enum Mode {
+    Raw,
+    Events,
+    OpenAi(OpenAiRelay),
 }
 
 #[derive(Default)]
@@ -279,6 +304,19 @@ impl UpstreamResponse {
         }
     }
 
+    fn start(&self, mode: Mode) -> PyResult<()> {
+        let body = lock(&self.unread)
+            .take()
+            .ok_or_else(|| PyValueError::new_err("the body was already read"))?;
+        let shared = Arc::new(StreamShared::default());
+        *lock(&self.stream) = Some(shared.clone());
+        let task = self
+            .handle
+            .spawn(pump(body, shared, self.bridge.clone(), mode));
+        *lock(&self.pump) = Some(task.abort_handle());
+        Ok(())
+    }
+
     fn shared(&self) -> PyResult<Arc<StreamShared>> {
         lock(&self.stream)
             .clone()
@@ -289,18 +327,47 @@ impl UpstreamResponse {
 #[pymethods]
 impl UpstreamResponse {
     /// Starts reading the body in the background: SSE events when `sse`, raw chunks otherwise
-    /// (as `(None, chunk)` pairs).
+    /// (as `(None, chunk)` pairs). Read them with `poll`.
     fn start_stream(&self, sse: bool) -> PyResult<()> {
-        let body = lock(&self.unread)
-            .take()
-            .ok_or_else(|| PyValueError::new_err("the body was already read"))?;
-        let shared = Arc::new(StreamShared::default());
-        *lock(&self.stream) = Some(shared.clone());
-        let task = self
-            .handle
-            .spawn(pump(body, shared, self.bridge.clone(), sse));
-        *lock(&self.pump) = Some(task.abort_handle());
-        Ok(())
+        self.start(if sse { Mode::Events } else { Mode::Raw })
+    }
+
+    /// Starts relaying an OpenAI-format SSE stream: events are re-framed in Rust, `[DONE]` and
+    /// usage noted, and the usage-only chunk dropped when `strip_usage_chunk`. Read the frames
+    /// with `poll_framed`.
+    fn start_openai_relay(&self, strip_usage_chunk: bool) -> PyResult<()> {
+        self.start(Mode::OpenAi(OpenAiRelay::new(strip_usage_chunk)))
+    }
+
+    /// Frames ready to send, `b""` when none yet (then await `wait()`), `None` at the end;
+    /// raises the upstream error if the stream failed.
+    fn poll_framed<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let shared = self.shared()?;
+        let mut st = lock(&shared.state);
+        if !st.framed.is_empty() {
+            let out = PyBytes::new(py, &st.framed.split());
+            drop(st);
+            shared.room.notify_one();
+            return Ok(Some(out));
+        }
+        match &st.finished {
+            None => Ok(Some(PyBytes::new(py, b""))),
+            Some(Ok(())) => Ok(None),
+            Some(Err(e)) => Err(to_py(e.clone())),
+        }
+    }
+
+    /// True once the relay has passed `data: [DONE]`.
+    #[getter]
+    fn saw_done(&self) -> PyResult<bool> {
+        Ok(lock(&self.shared()?.state).saw_done)
+    }
+
+    /// `(prompt_tokens, completion_tokens, total_tokens)` seen on the stream, if any.
+    #[getter]
+    fn usage(&self) -> PyResult<Option<(u64, u64, u64)>> {
+        let usage = lock(&self.shared()?.state).usage;
+        Ok(usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)))
     }
 
     /// Parked events, `[]` when none are parked yet (then await `wait()`), `None` at the end of
@@ -330,7 +397,7 @@ impl UpstreamResponse {
         let shared = self.shared()?;
         let fut = self.create_future.bind(py).call0()?;
         let mut st = lock(&shared.state);
-        if !st.events.is_empty() || st.finished.is_some() {
+        if st.has_parked() || st.finished.is_some() {
             drop(st);
             fut.call_method1("set_result", (py.None(),))?;
         } else {
@@ -362,11 +429,16 @@ impl Drop for UpstreamResponse {
     }
 }
 
-async fn pump(mut body: UpstreamBody, shared: Arc<StreamShared>, bridge: Arc<Bridge>, sse: bool) {
+async fn pump(
+    mut body: UpstreamBody,
+    shared: Arc<StreamShared>,
+    bridge: Arc<Bridge>,
+    mut mode: Mode,
+) {
     let mut parser = SseParser::new();
     let mut parsed = Vec::new();
     loop {
-        if lock(&shared.state).events.len() >= HIGH_WATER {
+        if lock(&shared.state).is_full() {
             // A stored permit from an earlier poll makes this return at once; no lost wake-up.
             shared.room.notified().await;
             continue;
@@ -374,20 +446,30 @@ async fn pump(mut body: UpstreamBody, shared: Arc<StreamShared>, bridge: Arc<Bri
         let result = body.next_chunk().await;
         let mut st = lock(&shared.state);
         match result {
-            Ok(Some(chunk)) if sse => {
-                parser.feed_into(&chunk, &mut parsed);
-                st.events
-                    .extend(parsed.drain(..).map(|e| (e.event, e.data)));
-            }
-            Ok(Some(chunk)) => st.events.push((None, chunk)),
+            Ok(Some(chunk)) => match &mut mode {
+                Mode::Raw => st.events.push((None, chunk)),
+                Mode::Events => {
+                    parser.feed_into(&chunk, &mut parsed);
+                    st.events
+                        .extend(parsed.drain(..).map(|e| (e.event, e.data)));
+                }
+                Mode::OpenAi(relay) => {
+                    parser.feed_into(&chunk, &mut parsed);
+                    for ev in parsed.drain(..) {
+                        relay.push(&ev, &mut st.framed);
+                    }
+                    st.saw_done = relay.saw_done;
+                    st.usage = relay.usage;
+                }
+            },
             Ok(None) => {
-                st.truncated = sse && parser.has_pending();
+                st.truncated = parser.has_pending();
                 st.finished = Some(Ok(()));
             }
             Err(e) => st.finished = Some(Err(e)),
         }
         let done = st.finished.is_some();
-        let waiter = if done || !st.events.is_empty() {
+        let waiter = if done || st.has_parked() {
             st.waiter.take()
         } else {
             None
