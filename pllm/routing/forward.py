@@ -52,8 +52,8 @@ async def forward_http(
         connect_timeout=timeouts.connect,
         first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
         chunk_timeout=timeouts.chunk,
-        read_body=not stream,
         max_body_bytes=max_response_bytes,
+        relay=("openai-strip-usage" if strip_usage else "openai") if stream else "none",
     )
     try:
         resp = await pending
@@ -63,7 +63,7 @@ async def forward_http(
         assert dep.provider is not None
         raise dep.provider.map_error(resp.status, resp.headers, resp.body or b"")
     if stream:
-        await relay_upstream(req, resp, dep.id, strip_usage=strip_usage)
+        await relay_upstream(req, resp, dep.id)
         return
     body = resp.body or b""
     req.usage = usage_of_reply(body)

@@ -42,11 +42,9 @@ def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayE
     return GatewayError(502, f"Upstream {deployment}: {err}", code="upstream_unreachable")
 
 
-async def relay_upstream(
-    req: Request, resp: pllm_accel.UpstreamResponse, deployment: str, *, strip_usage: bool
-) -> None:
-    """Relays an OpenAI-format stream; parsing, framing and usage capture happen in Rust."""
-    resp.start_openai_relay(strip_usage)
+async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deployment: str) -> None:
+    """Relays an OpenAI-format stream that the native client is already pumping (sent with an
+    ``"openai"`` relay): parsing, framing and usage capture happen in Rust."""
     await req.start_stream()
     failure: GatewayError | None = None
     try:

@@ -7,7 +7,7 @@
 //! future only when nothing is parked, so a busy stream costs no wake-ups at all.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -95,9 +95,12 @@ impl HttpClient {
         self.bridge.drain(py)
     }
 
-    /// Sends a request; the future resolves to an `UpstreamResponse` once the head (and, when
-    /// `read_body` is true or the status is not 2xx, the whole body) has arrived.
-    #[pyo3(signature = (method, url, headers, body, *, connect_timeout, first_byte_timeout, chunk_timeout, read_body, max_body_bytes))]
+    /// Sends a request; the future resolves to an `UpstreamResponse` once the head has
+    /// arrived. With `relay = "none"`, or when the status is not 2xx, the whole body is read
+    /// first (`.body`). Otherwise the same task goes on to pump the body in the background:
+    /// `"openai"` / `"openai-strip-usage"` re-frame an OpenAI SSE stream (read with
+    /// `poll_framed`), `"events"` parses SSE and `"raw"` passes chunks (read with `poll`).
+    #[pyo3(signature = (method, url, headers, body, *, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none"))]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
         &self,
@@ -109,9 +112,10 @@ impl HttpClient {
         connect_timeout: f64,
         first_byte_timeout: f64,
         chunk_timeout: f64,
-        read_body: bool,
         max_body_bytes: usize,
+        relay: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let mode = Mode::parse(relay)?;
         let spec = RequestSpec {
             method,
             url,
@@ -122,36 +126,20 @@ impl HttpClient {
         };
         let client = self.client_for(duration(connect_timeout, "connect_timeout")?)?;
         let fut = self.create_future.bind(py).call0()?;
-        let fut_ref = fut.clone().unbind();
-        let bridge = self.bridge.clone();
-        let handle = self.handle.clone();
-        let create_future = self.create_future.clone();
-        let task = self.handle.spawn(async move {
-            let outcome = exchange(&client, spec, read_body, max_body_bytes).await;
-            let bridge_for_body = bridge.clone();
-            bridge.complete(Completion {
-                future: fut_ref,
-                make: Box::new(move |py| {
-                    let (head, full, rest) = outcome.map_err(to_py)?;
-                    let resp = UpstreamResponse::new(
-                        py,
-                        head,
-                        full,
-                        rest,
-                        handle,
-                        bridge_for_body,
-                        create_future,
-                    );
-                    Ok(Py::new(py, resp)?.into_any())
-                }),
-            });
-        });
-        fut.call_method1(
-            "add_done_callback",
-            (CancelOnDone {
-                task: task.abort_handle(),
-            },),
-        )?;
+        let exchange = Exchange {
+            future: fut.clone().unbind(),
+            bridge: self.bridge.clone(),
+            create_future: self.create_future.clone(),
+            task_slot: Arc::new(OnceLock::new()),
+        };
+        let slot = exchange.task_slot.clone();
+        let task = self
+            .handle
+            .spawn(exchange.run(client, spec, mode, max_body_bytes));
+        let abort = task.abort_handle();
+        // Set before the loop can see the completion: that needs this call to return first.
+        let _ = slot.set(abort.clone());
+        fut.call_method1("add_done_callback", (CancelOnDone { task: abort },))?;
         Ok(fut)
     }
 
@@ -190,22 +178,57 @@ impl Drop for HttpClient {
     }
 }
 
-type Exchanged = (ResponseHead, Option<Bytes>, Option<UpstreamBody>);
+/// One upstream exchange, run as one Tokio task.
+struct Exchange {
+    future: Py<PyAny>,
+    bridge: Arc<Bridge>,
+    create_future: Arc<Py<PyAny>>,
+    /// The task's own abort handle, for the `UpstreamResponse` to stop its pump.
+    task_slot: Arc<OnceLock<AbortHandle>>,
+}
 
-async fn exchange(
-    client: &UpstreamClient,
-    spec: RequestSpec,
-    read_body: bool,
-    max: usize,
-) -> Result<Exchanged, UpstreamError> {
-    let (head, body) = client.send(spec).await?;
-    if read_body || !(200..300).contains(&head.status) {
-        let bytes = body.read_all(max).await?;
-        Ok((head, Some(bytes), None))
-    } else {
-        Ok((head, None, Some(body)))
+impl Exchange {
+    async fn run(self, client: UpstreamClient, spec: RequestSpec, mode: Option<Mode>, max: usize) {
+        let (head, body) = match client.send(spec).await {
+            Ok(pair) => pair,
+            Err(e) => return self.resolve(Err(e)),
+        };
+        let Some(mode) = mode.filter(|_| (200..300).contains(&head.status)) else {
+            let full = body.read_all(max).await;
+            return self.resolve(full.map(|bytes| (head, Some(bytes), None)));
+        };
+        let shared = Arc::new(StreamShared::default());
+        let bridge = self.bridge.clone();
+        self.resolve(Ok((head, None, Some(shared.clone()))));
+        pump(body, shared, bridge, mode).await;
+    }
+
+    fn resolve(self, outcome: Result<Resolved, UpstreamError>) {
+        let Exchange {
+            future,
+            bridge,
+            create_future,
+            task_slot,
+        } = self;
+        bridge.complete(Completion {
+            future,
+            make: Box::new(move |py| {
+                let (head, full, stream) = outcome.map_err(to_py)?;
+                let resp = UpstreamResponse::new(
+                    py,
+                    head,
+                    full,
+                    stream,
+                    task_slot.get().cloned(),
+                    create_future,
+                );
+                Ok(Py::new(py, resp)?.into_any())
+            }),
+        });
     }
 }
+
+type Resolved = (ResponseHead, Option<Bytes>, Option<Arc<StreamShared>>);
 
 /// Done-callback that aborts the Tokio task when its asyncio future is cancelled, so a client
 /// that goes away before the response head also cancels the upstream request.
@@ -254,6 +277,20 @@ enum Mode {
     OpenAi(OpenAiRelay),
 }
 
+impl Mode {
+    /// `None` for "none": read the whole body instead of pumping it.
+    fn parse(relay: &str) -> PyResult<Option<Self>> {
+        Ok(match relay {
+            "none" => None,
+            "raw" => Some(Mode::Raw),
+            "events" => Some(Mode::Events),
+            "openai" => Some(Mode::OpenAi(OpenAiRelay::new(false))),
+            "openai-strip-usage" => Some(Mode::OpenAi(OpenAiRelay::new(true))),
+            other => return Err(PyValueError::new_err(format!("unknown relay {other:?}"))),
+        })
+    }
+}
+
 #[derive(Default)]
 struct StreamShared {
     state: Mutex<StreamState>,
@@ -268,11 +305,8 @@ pub struct UpstreamResponse {
     headers: Py<PyList>,
     #[pyo3(get)]
     body: Option<Py<PyBytes>>,
-    unread: Mutex<Option<UpstreamBody>>,
-    stream: Mutex<Option<Arc<StreamShared>>>,
+    stream: Option<Arc<StreamShared>>,
     pump: Mutex<Option<AbortHandle>>,
-    handle: Handle,
-    bridge: Arc<Bridge>,
     create_future: Arc<Py<PyAny>>,
 }
 
@@ -281,9 +315,8 @@ impl UpstreamResponse {
         py: Python<'_>,
         head: ResponseHead,
         full: Option<Bytes>,
-        unread: Option<UpstreamBody>,
-        handle: Handle,
-        bridge: Arc<Bridge>,
+        stream: Option<Arc<StreamShared>>,
+        pump: Option<AbortHandle>,
         create_future: Arc<Py<PyAny>>,
     ) -> Self {
         let headers = PyList::empty(py);
@@ -295,50 +328,21 @@ impl UpstreamResponse {
             status: head.status,
             headers: headers.unbind(),
             body: full.map(|b| PyBytes::new(py, &b).unbind()),
-            unread: Mutex::new(unread),
-            stream: Mutex::new(None),
-            pump: Mutex::new(None),
-            handle,
-            bridge,
+            pump: Mutex::new(if stream.is_some() { pump } else { None }),
+            stream,
             create_future,
         }
     }
 
-    fn start(&self, mode: Mode) -> PyResult<()> {
-        let body = lock(&self.unread)
-            .take()
-            .ok_or_else(|| PyValueError::new_err("the body was already read"))?;
-        let shared = Arc::new(StreamShared::default());
-        *lock(&self.stream) = Some(shared.clone());
-        let task = self
-            .handle
-            .spawn(pump(body, shared, self.bridge.clone(), mode));
-        *lock(&self.pump) = Some(task.abort_handle());
-        Ok(())
-    }
-
     fn shared(&self) -> PyResult<Arc<StreamShared>> {
-        lock(&self.stream)
+        self.stream
             .clone()
-            .ok_or_else(|| PyValueError::new_err("start_stream() was not called"))
+            .ok_or_else(|| PyValueError::new_err("this response has no streamed body"))
     }
 }
 
 #[pymethods]
 impl UpstreamResponse {
-    /// Starts reading the body in the background: SSE events when `sse`, raw chunks otherwise
-    /// (as `(None, chunk)` pairs). Read them with `poll`.
-    fn start_stream(&self, sse: bool) -> PyResult<()> {
-        self.start(if sse { Mode::Events } else { Mode::Raw })
-    }
-
-    /// Starts relaying an OpenAI-format SSE stream: events are re-framed in Rust, `[DONE]` and
-    /// usage noted, and the usage-only chunk dropped when `strip_usage_chunk`. Read the frames
-    /// with `poll_framed`.
-    fn start_openai_relay(&self, strip_usage_chunk: bool) -> PyResult<()> {
-        self.start(Mode::OpenAi(OpenAiRelay::new(strip_usage_chunk)))
-    }
-
     /// Frames ready to send, `b""` when none yet (then await `wait()`), `None` at the end;
     /// raises the upstream error if the stream failed.
     fn poll_framed<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -370,8 +374,8 @@ impl UpstreamResponse {
         Ok(usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)))
     }
 
-    /// Parked events, `[]` when none are parked yet (then await `wait()`), `None` at the end of
-    /// the stream; raises the upstream error if the stream failed.
+    /// Parked events (`"events"`/`"raw"` relays), `[]` when none yet (then await `wait()`),
+    /// `None` at the end of the stream; raises the upstream error if the stream failed.
     fn poll<'py>(&self, py: Python<'py>) -> PyResult<Option<EventBatch<'py>>> {
         let shared = self.shared()?;
         let mut st = lock(&shared.state);
@@ -417,7 +421,6 @@ impl UpstreamResponse {
         if let Some(task) = lock(&self.pump).take() {
             task.abort();
         }
-        lock(&self.unread).take();
     }
 }
 
