@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -14,6 +14,8 @@ from pllm.streaming.relay import relay_frames, relay_upstream, upstream_failure
 from pllm.usage import Usage, usage_of_reply
 
 _encode = msgspec.json.Encoder().encode
+
+Relay = Literal["none", "raw", "events", "openai", "openai-strip-usage"]
 
 
 def _ask_for_usage(payload: dict[str, Any]) -> bool:
@@ -29,6 +31,42 @@ def _ask_for_usage(payload: dict[str, Any]) -> bool:
     return True
 
 
+async def send_upstream(
+    http: pllm_accel.HttpClient,
+    req: Request,
+    dep: Deployment,
+    target: HttpTarget,
+    endpoint: Endpoint,
+    body: bytes,
+    *,
+    stream: bool,
+    relay: Relay,
+    max_response_bytes: int,
+) -> pllm_accel.UpstreamResponse:
+    """Sends one request to a deployment; returns its 2xx response (whose body is read whole,
+    or being pumped per ``relay``) or raises the :class:`GatewayError` the client should see."""
+    timeouts = dep.timeouts
+    pending = http.send(
+        "POST",
+        target.urls[endpoint],
+        [*target.headers, ("x-request-id", req.request_id)],
+        body,
+        connect_timeout=timeouts.connect,
+        first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
+        chunk_timeout=timeouts.chunk,
+        max_body_bytes=max_response_bytes,
+        relay=relay,
+    )
+    try:
+        resp = await pending
+    except pllm_accel.UpstreamError as e:
+        raise upstream_failure(e, dep.id) from None
+    if not 200 <= resp.status < 300:
+        assert dep.provider is not None
+        raise dep.provider.map_error(resp.status, resp.headers, resp.body or b"")
+    return resp
+
+
 async def forward_http(
     http: pllm_accel.HttpClient,
     req: Request,
@@ -40,28 +78,22 @@ async def forward_http(
     stream: bool,
     max_response_bytes: int,
 ) -> None:
+    """OpenAI-format upstream: the request is the client's with ``model`` rewritten, and the
+    reply passes through as bytes (streams re-framed in Rust)."""
     payload["model"] = dep.upstream_model
     strip_usage = stream and target.stream_usage and _ask_for_usage(payload)
-    headers = [*target.headers, ("x-request-id", req.request_id)]
-    timeouts = dep.timeouts
-    pending = http.send(
-        "POST",
-        target.urls[endpoint],
-        headers,
+    relay: Relay = ("openai-strip-usage" if strip_usage else "openai") if stream else "none"
+    resp = await send_upstream(
+        http,
+        req,
+        dep,
+        target,
+        endpoint,
         _encode(payload),
-        connect_timeout=timeouts.connect,
-        first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
-        chunk_timeout=timeouts.chunk,
-        max_body_bytes=max_response_bytes,
-        relay=("openai-strip-usage" if strip_usage else "openai") if stream else "none",
+        stream=stream,
+        relay=relay,
+        max_response_bytes=max_response_bytes,
     )
-    try:
-        resp = await pending
-    except pllm_accel.UpstreamError as e:
-        raise upstream_failure(e, dep.id) from None
-    if not 200 <= resp.status < 300:
-        assert dep.provider is not None
-        raise dep.provider.map_error(resp.status, resp.headers, resp.body or b"")
     if stream:
         await relay_upstream(req, resp, dep.id)
         return
