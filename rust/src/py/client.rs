@@ -301,8 +301,8 @@ struct StreamShared {
 pub struct UpstreamResponse {
     #[pyo3(get)]
     status: u16,
-    #[pyo3(get)]
-    headers: Py<PyList>,
+    /// Converted to Python only when asked for (error paths): a 2xx reply never needs them.
+    head_headers: Vec<(String, String)>,
     #[pyo3(get)]
     body: Option<Py<PyBytes>>,
     stream: Option<Arc<StreamShared>>,
@@ -319,14 +319,9 @@ impl UpstreamResponse {
         pump: Option<AbortHandle>,
         create_future: Arc<Py<PyAny>>,
     ) -> Self {
-        let headers = PyList::empty(py);
-        for pair in head.headers {
-            // Appending a (str, str) tuple cannot fail short of memory exhaustion.
-            let _ = headers.append(pair);
-        }
         Self {
             status: head.status,
-            headers: headers.unbind(),
+            head_headers: head.headers,
             body: full.map(|b| PyBytes::new(py, &b).unbind()),
             pump: Mutex::new(if stream.is_some() { pump } else { None }),
             stream,
@@ -359,6 +354,12 @@ impl UpstreamResponse {
             Some(Ok(())) => Ok(None),
             Some(Err(e)) => Err(to_py(e.clone())),
         }
+    }
+
+    /// Response headers as `(name, value)` pairs, names lower-cased.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, &self.head_headers)
     }
 
     /// True once the relay has passed `data: [DONE]`.
