@@ -6,6 +6,7 @@ __all__ = [
     "HttpClient",
     "InvalidUpstreamRequest",
     "SseParser",
+    "Target",
     "UpstreamBodyTooLarge",
     "UpstreamConnectError",
     "UpstreamError",
@@ -54,6 +55,10 @@ class UpstreamResponse:
     def close(self) -> None: ...
 
 @final
+class Target:
+    def __new__(cls, method: str, url: str, headers: list[tuple[str, str]]) -> Target: ...
+
+@final
 class HttpClient:
     def __new__(
         cls,
@@ -67,11 +72,10 @@ class HttpClient:
     def drain(self) -> None: ...
     def send(
         self,
-        method: str,
-        url: str,
-        headers: list[tuple[str, str]],
+        target: Target,
         body: bytes,
         *,
+        request_id: str,
         connect_timeout: float,
         first_byte_timeout: float,
         chunk_timeout: float,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import pllm_accel
 from pllm.config import DeploymentConfig, Timeouts
 from pllm.config.problems import Problems
 from pllm.errors import GatewayError
@@ -32,10 +33,18 @@ ALL_ENDPOINTS = frozenset(Endpoint)
 
 @dataclass(frozen=True, slots=True)
 class HttpTarget:
+    """Where a deployment's requests go. The native targets (URL and headers parsed and
+    validated once) are built from ``urls`` and ``headers`` at construction."""
+
     urls: Mapping[Endpoint, str]
     headers: list[tuple[str, str]] = field(repr=False)
     # Whether the upstream accepts ``stream_options.include_usage`` (usage on streams).
     stream_usage: bool = True
+    native: Mapping[Endpoint, pllm_accel.Target] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        native = {e: pllm_accel.Target("POST", url, self.headers) for e, url in self.urls.items()}
+        object.__setattr__(self, "native", native)
 
 
 class HttpProvider(Protocol):

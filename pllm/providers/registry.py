@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import pllm_accel
 from pllm.config import ConfigError, Settings
 from pllm.config.problems import Problems, suggestion
 from pllm.providers.azure import AzureProvider
@@ -59,7 +60,12 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
             )
             problems.add(f"{cfg.path}.litellm_params.model", reason)
             continue
-        target = provider.configure(cfg, env, problems)
+        try:
+            target = provider.configure(cfg, env, problems)
+        except pllm_accel.InvalidUpstreamRequest as e:
+            # Checked here, once, by the native client: URL scheme and syntax, header syntax.
+            problems.add(f"{cfg.path}.litellm_params", str(e))
+            continue
         if target is None:
             continue
         out.append(

@@ -47,10 +47,9 @@ async def send_upstream(
     or being pumped per ``relay``) or raises the :class:`GatewayError` the client should see."""
     timeouts = dep.timeouts
     pending = http.send(
-        "POST",
-        target.urls[endpoint],
-        [*target.headers, ("x-request-id", req.request_id)],
+        target.native[endpoint],
         body,
+        request_id=req.request_id,
         connect_timeout=timeouts.connect,
         first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
         chunk_timeout=timeouts.chunk,

@@ -39,11 +39,13 @@ def send(
     first_byte: float = 5.0,
     chunk: float = 5.0,
 ) -> asyncio.Future[pllm_accel.UpstreamResponse]:
+    target = pllm_accel.Target(
+        "POST", url, [("content-type", "application/json"), *(headers or [])]
+    )
     return client.send(
-        "POST",
-        url,
-        [("content-type", "application/json"), *(headers or [])],
+        target,
         json.dumps(payload).encode(),
+        request_id="req-test",
         connect_timeout=2.0,
         first_byte_timeout=first_byte,
         chunk_timeout=chunk,
@@ -67,6 +69,8 @@ async def drain_events(resp: pllm_accel.UpstreamResponse) -> list[tuple[str | No
 
 
 def test_whole_body(upstream: FakeOpenAI) -> None:
+    upstream.clear()
+
     async def scenario(client: pllm_accel.HttpClient) -> pllm_accel.UpstreamResponse:
         return await send(client, f"{upstream.base_url}/chat/completions", chat("m"))
 
@@ -151,6 +155,9 @@ def test_bad_arguments_are_value_errors(upstream: FakeOpenAI) -> None:
         with pytest.raises(ValueError):
             send(client, upstream.base_url, chat("m"), first_byte=-1)
         with pytest.raises(pllm_accel.InvalidUpstreamRequest):
-            await send(client, "not a url", chat("m"))
+            send(client, "not a url", chat("m"))
+        with pytest.raises(pllm_accel.InvalidUpstreamRequest) as e:
+            send(client, upstream.base_url, chat("m"), headers=[("authorization", "Bearer sk-x\n")])
+        assert "sk-x" not in str(e.value)
 
     run(scenario)

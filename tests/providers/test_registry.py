@@ -110,3 +110,21 @@ def test_other_error_bodies_are_wrapped(body: bytes, message: str) -> None:
     err = map_openai_error(503, [], body)
     assert err.status == 503 and err.message == message and err.raw_body is None
     assert b'"type":"api_error"' in err.body()
+
+
+def test_bad_urls_and_header_values_are_config_problems(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "model_list:\n"
+        "  - {model_name: a, litellm_params: {model: openai/x, api_key: k, api_base: 'localhost:8000/v1'}}\n"
+        '  - {model_name: b, litellm_params: {model: openai/x, api_key: "sk-secret\\nvalue"}}\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        build_deployments(load_settings(p, {}), {})
+    text = str(e.value)
+    assert "model_list[0].litellm_params: invalid upstream request:" in text
+    assert (
+        "model_list[1].litellm_params: invalid upstream request: bad value for header authorization"
+        in text
+    )
+    assert "sk-secret" not in text

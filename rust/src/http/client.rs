@@ -1,9 +1,14 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{Client, Method, Response};
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, Request, Response, Url};
 
 use super::error::{describe, TimeoutPhase, UpstreamError};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -25,12 +30,54 @@ impl Default for ClientConfig {
     }
 }
 
+/// Method, URL and headers of one upstream endpoint, parsed and validated once (at startup)
+/// so that a request only clones them.
+#[derive(Debug, Clone)]
+pub struct Target {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+}
+
+impl Target {
+    pub fn new(
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Self, UpstreamError> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {method:?}")))?;
+        let url =
+            Url::parse(url).map_err(|e| UpstreamError::InvalidRequest(format!("bad URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UpstreamError::InvalidRequest(
+                "the URL must be http or https".into(),
+            ));
+        }
+        let mut map = HeaderMap::with_capacity(headers.len() + 1);
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| UpstreamError::InvalidRequest(format!("bad header name {name:?}")))?;
+            // The value may be a secret: never echo it.
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                UpstreamError::InvalidRequest(format!("bad value for header {name}"))
+            })?;
+            map.append(name, value);
+        }
+        Ok(Self {
+            method,
+            url,
+            headers: map,
+        })
+    }
+}
+
 /// One request to send. The body is already encoded by the provider adapter.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
+    pub target: Arc<Target>,
+    /// Sent as `x-request-id` so upstream logs can be joined with ours.
+    pub request_id: Option<HeaderValue>,
     pub body: Bytes,
     /// From the end of connecting until the response head has arrived.
     pub first_byte_timeout: Duration,
@@ -76,18 +123,13 @@ impl UpstreamClient {
         &self,
         spec: RequestSpec,
     ) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
-        let method = Method::from_bytes(spec.method.as_bytes())
-            .map_err(|_| UpstreamError::InvalidRequest(format!("bad method {:?}", spec.method)))?;
-        let mut builder = self
-            .client
-            .request(method, spec.url.as_str())
-            .body(spec.body);
-        for (name, value) in &spec.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+        let target = &spec.target;
+        let mut request = Request::new(target.method.clone(), target.url.clone());
+        *request.headers_mut() = target.headers.clone();
+        if let Some(id) = spec.request_id {
+            request.headers_mut().insert(REQUEST_ID, id);
         }
-        let request = builder
-            .build()
-            .map_err(|e| UpstreamError::InvalidRequest(describe(e)))?;
+        *request.body_mut() = Some(spec.body.into());
         let resp = match tokio::time::timeout(spec.first_byte_timeout, self.client.execute(request))
             .await
         {
@@ -181,10 +223,10 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn spec(url: String) -> RequestSpec {
+        let headers = [("content-type".to_owned(), "application/json".to_owned())];
         RequestSpec {
-            method: "POST".into(),
-            url,
-            headers: vec![("content-type".into(), "application/json".into())],
+            target: Arc::new(Target::new("POST", &url, &headers).unwrap()),
+            request_id: Some(HeaderValue::from_static("req-1")),
             body: Bytes::from_static(b"{}"),
             first_byte_timeout: Duration::from_millis(300),
             chunk_timeout: Duration::from_millis(300),
@@ -274,6 +316,20 @@ mod tests {
             body.next_chunk().await.err(),
             Some(UpstreamError::Timeout(TimeoutPhase::BetweenChunks))
         );
+    }
+
+    #[test]
+    fn targets_are_validated_once() {
+        let ok = [("authorization".to_owned(), "Bearer k".to_owned())];
+        assert!(Target::new("POST", "https://api.example.com/v1/x", &ok).is_ok());
+        assert!(Target::new("POST", "ftp://h/", &ok).is_err());
+        assert!(Target::new("POST", "not a url", &ok).is_err());
+        assert!(Target::new("P O", "http://h/", &ok).is_err());
+        let bad = [("authorization".to_owned(), "Bearer k\nx".to_owned())];
+        let err = Target::new("POST", "http://h/", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("Bearer"), "{err}");
     }
 
     #[tokio::test]

@@ -6,5 +6,5 @@
 mod client;
 mod error;
 
-pub use client::{ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient};
+pub use client::{ClientConfig, RequestSpec, ResponseHead, Target, UpstreamBody, UpstreamClient};
 pub use error::{TimeoutPhase, UpstreamError};

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use reqwest::header::HeaderValue;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -21,7 +22,8 @@ use tokio::task::AbortHandle;
 use super::bridge::{lock, Bridge, Completion};
 use super::errors::to_py;
 use crate::http::{
-    ClientConfig, RequestSpec, ResponseHead, UpstreamBody, UpstreamClient, UpstreamError,
+    ClientConfig, RequestSpec, ResponseHead, Target as CoreTarget, UpstreamBody, UpstreamClient,
+    UpstreamError,
 };
 use crate::relay::{OpenAiRelay, Usage};
 use crate::sse::SseParser;
@@ -100,15 +102,14 @@ impl HttpClient {
     /// first (`.body`). Otherwise the same task goes on to pump the body in the background:
     /// `"openai"` / `"openai-strip-usage"` re-frame an OpenAI SSE stream (read with
     /// `poll_framed`), `"events"` parses SSE and `"raw"` passes chunks (read with `poll`).
-    #[pyo3(signature = (method, url, headers, body, *, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none"))]
+    #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none"))]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
         &self,
         py: Python<'py>,
-        method: String,
-        url: String,
-        headers: Vec<(String, String)>,
+        target: &Target,
         body: &[u8],
+        request_id: &str,
         connect_timeout: f64,
         first_byte_timeout: f64,
         chunk_timeout: f64,
@@ -117,9 +118,9 @@ impl HttpClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let mode = Mode::parse(relay)?;
         let spec = RequestSpec {
-            method,
-            url,
-            headers,
+            target: target.inner.clone(),
+            // An id that is not a valid header value is simply not forwarded.
+            request_id: HeaderValue::from_str(request_id).ok(),
             body: Bytes::copy_from_slice(body),
             first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
             chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
@@ -229,6 +230,23 @@ impl Exchange {
 }
 
 type Resolved = (ResponseHead, Option<Bytes>, Option<Arc<StreamShared>>);
+
+/// An upstream endpoint (method, URL, headers) validated once; pass it to `HttpClient.send`.
+#[pyclass(frozen, module = "pllm_accel._native")]
+pub struct Target {
+    inner: Arc<CoreTarget>,
+}
+
+#[pymethods]
+impl Target {
+    #[new]
+    fn new(method: &str, url: &str, headers: Vec<(String, String)>) -> PyResult<Self> {
+        let inner = CoreTarget::new(method, url, &headers).map_err(to_py)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+}
 
 /// Done-callback that aborts the Tokio task when its asyncio future is cancelled, so a client
 /// that goes away before the response head also cancels the upstream request.

@@ -12,6 +12,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<sse::SseParser>()?;
     m.add_class::<client::HttpClient>()?;
+    m.add_class::<client::Target>()?;
     m.add_class::<client::UpstreamResponse>()?;
     m.add_class::<client::CancelOnDone>()?;
     errors::register(m)?;
