@@ -45,6 +45,7 @@ class GatewayError(Exception):
         type: str | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         raw_body: bytes | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -56,6 +57,8 @@ class GatewayError(Exception):
         )
         self.headers = headers
         self.raw_body = raw_body
+        # Worth trying on another deployment (set by the upstream-failure mappings).
+        self.retryable = retryable
 
     def body(self) -> bytes:
         if self.raw_body is not None:
