@@ -14,7 +14,12 @@ Every request is recorded in ``up.requests``; behaviour is picked by the request
 * ``error-<status>`` (400..599): that status with an OpenAI error body;
 * ``text-error-500``: 500 with a ``text/plain`` body;
 * ``hang``: never answers (returns when the client goes away or the server stops);
-* ``stream-cut``: sends two chunks then closes the connection without ``[DONE]``.
+* ``stream-cut``: sends two chunks then closes the connection without ``[DONE]``;
+* ``fault-<name>``: the fault ``<name>`` (see below).
+
+Faults for retry/failover tests (``faults`` has the catalogue and the details) are
+chosen by the ``x-fault`` header (or a ``fault-<name>`` model) and counted by
+``x-fault-times`` / ``x-fault-key``; each record's ``fault`` names the one applied.
 
 Request headers tune the timing:
 
@@ -39,10 +44,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from .faults import (
+    FaultBook,
+    FaultPlan,
+    SseEvent,
+    abort_with_rst,
+    early_response,
+    shape_stream,
+)
 from .openai_wire import (
     DEFAULT_REPLY,
     EMBEDDING_DIMENSIONS,
@@ -82,6 +96,9 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "text-embedding-3-small",
 )
 """Model ids listed by ``GET /v1/models``."""
+
+_FAULT = web.RequestKey("fake_openai_fault", FaultPlan)
+"""The fault chosen for a request when it was recorded, if any."""
 
 _ChunkMaker = Callable[[str | None, str | None], dict[str, Any]]
 """Builds one stream chunk from ``(content_text, finish_reason)``."""
@@ -130,7 +147,8 @@ class FakeOpenAI(RecordingServer):
     (``root_url``, which is also the Azure endpoint, ``host``, ``port``), it has:
 
     * ``base_url``: ``http://127.0.0.1:PORT/v1``, for OpenAI-style clients;
-    * ``reply`` and ``models``: the answer text and the ids ``GET /v1/models`` lists.
+    * ``reply`` and ``models``: the answer text and the ids ``GET /v1/models`` lists;
+    * ``faults``: the ``x-fault-times`` counters (reset by ``clear()``).
     """
 
     def __init__(
@@ -145,10 +163,16 @@ class FakeOpenAI(RecordingServer):
         super().__init__(host, port, startup_timeout=startup_timeout)
         self.reply = reply
         self.models: tuple[str, ...] = tuple(models)
+        self.faults = FaultBook()
 
     @property
     def base_url(self) -> str:
         return f"{self.root_url}/v1"
+
+    def clear(self) -> None:
+        """Forget the recordings and the ``x-fault-times`` counters."""
+        super().clear()
+        self.faults.clear()
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         for prefix in ("/v1", "/openai/deployments/{deployment}"):
@@ -160,6 +184,44 @@ class FakeOpenAI(RecordingServer):
         router.add_route("*", "/{tail:.*}", self._not_found)
 
     # ------------------------------------------------------------------ shared behaviour
+
+    def _annotate(self, request: web.Request, recorded: RecordedRequest) -> RecordedRequest:
+        """Choose the request's fault (POST endpoints with a JSON object body only)."""
+        handler = request.match_info.handler
+        streamable = handler in (self._chat_completions, self._completions)
+        if not streamable and handler != self._embeddings:
+            return recorded
+        if not isinstance(recorded.json, dict):
+            return recorded
+        model = recorded.json.get("model")
+        if not isinstance(model, str) or not model:
+            model = request.match_info.get("deployment")
+        stream = recorded.json.get("stream") is True if streamable else None
+        plan = self.faults.choose(recorded.headers, model, stream)
+        if plan is None:
+            return recorded
+        request[_FAULT] = plan
+        return replace(recorded, fault=plan.name) if plan.known else recorded
+
+    async def _fault(self, request: web.Request) -> web.StreamResponse | None:
+        """Apply the request's fault before any answer; ``None`` to go on answering."""
+        plan = request.get(_FAULT)
+        if plan is None:
+            return None
+        early = early_response(plan)
+        if early is not None:
+            return early
+        if plan.name == "reset":
+            abort_with_rst(request)
+            return await self._abandon(request)
+        if plan.name == "never-answer":
+            await self._wait(request, None)
+            return await self._abandon(request)
+        if plan.name == "slow-first-token" and plan.delay_ms:
+            outcome = await self._wait(request, plan.delay_ms / 1000)
+            if outcome != "ok":
+                return await self._abandon(request)
+        return None
 
     def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         """The request's JSON object body with ``model`` resolved, or an error response."""
@@ -186,6 +248,9 @@ class FakeOpenAI(RecordingServer):
         self, request: web.Request, body: dict[str, Any]
     ) -> web.StreamResponse | None:
         """Handle the model-driven special cases shared by all POST endpoints."""
+        fault = await self._fault(request)
+        if fault is not None:
+            return fault
         model: str = body["model"]
         delay_ms = _header_int(request, "x-fake-delay-ms")
         if delay_ms:
@@ -211,7 +276,10 @@ class FakeOpenAI(RecordingServer):
         include_usage: bool,
         role_chunk: dict[str, Any] | None,
     ) -> web.StreamResponse:
-        """Stream ``role_chunk`` (if any), one chunk per piece, usage (if asked), ``[DONE]``."""
+        """Stream ``role_chunk`` (if any), one chunk per piece, usage (if asked), ``[DONE]``.
+
+        A stream fault rewrites these events (``faults.shape_stream``).
+        """
         response = web.StreamResponse(
             headers={
                 "content-type": "text/event-stream; charset=utf-8",
@@ -226,33 +294,35 @@ class FakeOpenAI(RecordingServer):
                 chunk["usage"] = None
             return chunk
 
-        if role_chunk is not None and not await self._send(
-            request, response, sse(with_usage(role_chunk)), content=False
-        ):
-            return response
+        events: list[SseEvent] = []
+        if role_chunk is not None:
+            events.append(SseEvent(sse(with_usage(role_chunk)), content=False))
         for i, piece in enumerate(pieces):
-            if interval_ms:
+            finish = "stop" if i == len(pieces) - 1 else None
+            events.append(SseEvent(sse(with_usage(make_chunk(piece, finish))), content=True))
+        if not pieces:  # ``x-fake-chunks: 0``: an empty answer still has a finish chunk
+            events.append(SseEvent(sse(with_usage(make_chunk(None, "stop"))), content=False))
+        if include_usage:
+            final = make_chunk(None, None)
+            final["choices"] = []
+            final["usage"] = usage
+            events.append(SseEvent(sse(final), content=False))
+        events.append(SseEvent(SSE_DONE, content=False))
+        events, ending = shape_stream(request.get(_FAULT), events)
+        for event in events:
+            if event.content and interval_ms:
                 outcome = await self._wait(request, interval_ms / 1000)
                 if outcome == "disconnected":
                     return response
                 if outcome == "stopping":
                     return await self._abandon(request)
-            finish = "stop" if i == len(pieces) - 1 else None
-            chunk = with_usage(make_chunk(piece, finish))
-            if not await self._send(request, response, sse(chunk), content=True):
+            if not await self._send(request, response, event.data, content=event.content):
                 return response
-        if not pieces:  # ``x-fake-chunks: 0``: an empty answer still has a finish chunk
-            done = with_usage(make_chunk(None, "stop"))
-            if not await self._send(request, response, sse(done), content=False):
-                return response
-        if include_usage:
-            final = make_chunk(None, None)
-            final["choices"] = []
-            final["usage"] = usage
-            if not await self._send(request, response, sse(final), content=False):
-                return response
-        if await self._send(request, response, SSE_DONE, content=False):
-            await response.write_eof()
+        if ending == "stall":
+            if await self._wait(request, None) == "stopping":
+                return await self._abandon(request)
+            return response
+        await response.write_eof()
         return response
 
     async def _cut(

@@ -49,6 +49,8 @@ class RecordedRequest:
     """The body parsed as JSON, or ``None`` when it is empty or not JSON."""
     received_at: float
     """``time.monotonic()`` when the request's headers arrived."""
+    fault: str | None = None
+    """The fault injected into the answer, if any (see ``faults``); set by subclasses."""
 
     @property
     def model(self) -> str | None:
@@ -80,6 +82,8 @@ class RecordingServer(ABC):
       chunk of request ``i`` was written to the socket;
     * ``disconnects``: ``(request_index, monotonic time)`` for each request whose
       client went away before the answer was complete;
+    * ``response_started[i]``: ``time.monotonic()`` when the response head of request
+      ``i`` was about to be sent (absent if it never was);
     * ``root_url`` (``http://127.0.0.1:PORT``), ``host``, ``port``;
     * ``lock``: guards the three recordings above.
 
@@ -94,6 +98,7 @@ class RecordingServer(ABC):
         self.requests: list[RecordedRequest] = []
         self.chunk_times: dict[int, list[float]] = {}
         self.disconnects: list[tuple[int, float]] = []
+        self.response_started: dict[int, float] = {}
         self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,6 +109,10 @@ class RecordingServer(ABC):
     @abstractmethod
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         """Register the server's handlers; called on the server thread at startup."""
+
+    def _annotate(self, request: web.Request, recorded: RecordedRequest) -> RecordedRequest:
+        """Adjust a request's record (e.g. its ``fault``) just before it is stored."""
+        return recorded
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -172,7 +181,7 @@ class RecordingServer(ABC):
             return self.requests[-1]
 
     def clear(self) -> None:
-        """Forget recorded requests, chunk times and disconnects.
+        """Forget recorded requests, chunk times, response starts and disconnects.
 
         Request indices (and ``x-request-id`` values) restart at 0 afterwards.
         """
@@ -180,6 +189,7 @@ class RecordingServer(ABC):
             self.requests.clear()
             self.chunk_times.clear()
             self.disconnects.clear()
+            self.response_started.clear()
 
     def wait_for_requests(self, count: int = 1, timeout: float = 2.0) -> list[RecordedRequest]:
         """Block until at least ``count`` requests are recorded; returns a snapshot."""
@@ -257,6 +267,7 @@ class RecordingServer(ABC):
             json=parsed,
             received_at=received_at,
         )
+        recorded = self._annotate(request, recorded)
         with self.lock:
             index = len(self.requests)
             self.requests.append(recorded)
@@ -267,6 +278,10 @@ class RecordingServer(ABC):
         index = request.get(_INDEX)
         if index is not None:
             response.headers["x-request-id"] = f"fake-{index}"
+            if not _transport_gone(request):
+                started_at = time.monotonic()
+                with self.lock:
+                    self.response_started[index] = started_at
 
     # ------------------------------------------------------------------ plumbing for handlers
 
