@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from pllm.api import health, openai
+from pllm.api import anthropic, health, openai
 from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
@@ -34,6 +34,11 @@ _API: dict[str, dict[str, Handler]] = {
     "/v1/embeddings": {"POST": openai.embeddings},
     "/v1/models": {"GET": openai.list_models},
 }
+# Anthropic's surface checks the key itself, so that even a 401 is in Anthropic's shape.
+_ANTHROPIC: dict[str, dict[str, Handler]] = {
+    "/v1/messages": {"POST": anthropic.messages},
+    "/v1/messages/count_tokens": {"POST": anthropic.count_tokens},
+}
 _OPEN: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health.health},
     "/ready": {"GET": health.ready},
@@ -46,6 +51,9 @@ def _routes() -> dict[str, tuple[dict[str, Handler], bool]]:
     for path, methods in _API.items():
         routes[path] = (methods, True)
         routes[path.removeprefix("/v1")] = (methods, True)
+    for path, methods in _ANTHROPIC.items():
+        routes[path] = (methods, False)
+        routes[path.removeprefix("/v1")] = (methods, False)
     for path, methods in _OPEN.items():
         routes[path] = (methods, False)
     return routes

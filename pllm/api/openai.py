@@ -11,6 +11,7 @@ from pllm.api.validation import check_chat, check_completion, check_embeddings
 from pllm.errors import GatewayError
 from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.routing.forward import forward_http, forward_mock
+from pllm.routing.forward_anthropic import forward_chat_to_anthropic
 from pllm.state import AppState
 from pllm.streaming.disconnect import DisconnectWatch
 
@@ -49,7 +50,17 @@ async def _forward(
     stream: bool,
 ) -> None:
     target = dep.target
-    if isinstance(target, HttpTarget):
+    if isinstance(target, HttpTarget) and target.wire == "anthropic":
+        await forward_chat_to_anthropic(
+            state.http_client(),
+            req,
+            dep,
+            target,
+            payload,
+            stream=stream,
+            max_response_bytes=state.settings.general.max_response_body_bytes,
+        )
+    elif isinstance(target, HttpTarget):
         await forward_http(
             state.http_client(),
             req,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pllm_accel
 from pllm.config import DeploymentConfig, Timeouts
@@ -26,9 +26,14 @@ class Endpoint(enum.Enum):
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    # Anthropic's Messages API (served natively by ``anthropic/`` deployments only; the
+    # /v1/messages handler reaches OpenAI-format deployments through CHAT, translated).
+    MESSAGES = "messages"
+    COUNT_TOKENS = "messages/count_tokens"
 
 
-ALL_ENDPOINTS = frozenset(Endpoint)
+# The OpenAI endpoints: what OpenAI-format providers and the mock serve.
+ALL_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class HttpTarget:
     headers: list[tuple[str, str]] = field(repr=False)
     # Whether the upstream accepts ``stream_options.include_usage`` (usage on streams).
     stream_usage: bool = True
+    # The upstream's wire format: "anthropic" targets get translated requests and replies.
+    wire: Literal["openai", "anthropic"] = "openai"
     native: Mapping[Endpoint, pllm_accel.Target] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import pllm_accel
 from pllm.config import ConfigError, Settings
 from pllm.config.problems import Problems, suggestion
+from pllm.providers.anthropic import AnthropicProvider
 from pllm.providers.azure import AzureProvider
 from pllm.providers.base import ALL_ENDPOINTS, Deployment, HttpProvider
 from pllm.providers.mock import MockBackend
@@ -21,6 +22,7 @@ def http_providers() -> dict[str, HttpProvider]:
         name: OpenAICompatProvider(row) for name, row in COMPAT_ROWS.items()
     }
     providers["azure"] = AzureProvider()
+    providers["anthropic"] = AnthropicProvider()
     return providers
 
 
