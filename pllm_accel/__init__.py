@@ -13,6 +13,8 @@ from pllm_accel._native import (
     CancelOnDone,
     HttpClient,
     InvalidUpstreamRequest,
+    NoDeploymentAvailable,
+    Router,
     SseParser,
     Target,
     UpstreamBodyTooLarge,
@@ -28,6 +30,8 @@ __all__ = [
     "CancelOnDone",
     "HttpClient",
     "InvalidUpstreamRequest",
+    "NoDeploymentAvailable",
+    "Router",
     "SseParser",
     "Target",
     "UpstreamBodyTooLarge",
@@ -38,6 +42,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "__version__",
     "close_client",
+    "no_pick_details",
     "open_client",
     "timeout_phase",
 ]
@@ -62,6 +67,11 @@ def open_client(
 def close_client(loop: asyncio.AbstractEventLoop, client: HttpClient) -> None:
     loop.remove_reader(client.wake_fd())
     client.close()
+
+
+def no_pick_details(err: NoDeploymentAvailable) -> tuple[str, float]:
+    """(reason, retry_after_seconds) of a failed ``Router.pick``."""
+    return str(err.args[1]), float(err.args[2])
 
 
 def timeout_phase(err: UpstreamTimeoutError) -> str:

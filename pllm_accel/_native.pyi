@@ -5,6 +5,8 @@ __all__ = [
     "CancelOnDone",
     "HttpClient",
     "InvalidUpstreamRequest",
+    "NoDeploymentAvailable",
+    "Router",
     "SseParser",
     "Target",
     "UpstreamBodyTooLarge",
@@ -24,6 +26,7 @@ class UpstreamTimeoutError(UpstreamError): ...
 class UpstreamProtocolError(UpstreamError): ...
 class UpstreamBodyTooLarge(UpstreamError): ...
 class InvalidUpstreamRequest(UpstreamError): ...
+class NoDeploymentAvailable(Exception): ...
 
 @final
 class SseParser:
@@ -83,3 +86,37 @@ class HttpClient:
         relay: Literal["none", "raw", "events", "openai", "openai-strip-usage"] = "none",
     ) -> asyncio.Future[UpstreamResponse]: ...
     def close(self) -> None: ...
+
+@final
+class Router:
+    def __new__(
+        cls,
+        groups: list[tuple[str, str, list[tuple[float, int, int | None, int | None, int | None]]]],
+        *,
+        consecutive_failures: int = 5,
+        failure_rate: float = 0.5,
+        min_requests: int = 10,
+        failure_window: float = 30.0,
+        base_ejection: float = 5.0,
+        max_ejection: float = 300.0,
+        half_open_successes: int = 2,
+        max_ejected_percent: float = 50.0,
+        exploration: float = 0.05,
+    ) -> Router: ...
+    def pick(self, group: str, exclude: list[int], tokens: int) -> int: ...
+    def report(
+        self,
+        deployment: int,
+        outcome: Literal["success", "failure", "rate_limited", "neutral"],
+        *,
+        latency_ms: float = 0.0,
+        ttft_ms: float = 0.0,
+        tokens_used: int = 0,
+        tokens_estimated: int = 0,
+        retry_after: float = 0.0,
+    ) -> None: ...
+    def health(
+        self,
+    ) -> list[tuple[int, str, float, str, int, int, int, float | None]]: ...
+    @property
+    def ejections_total(self) -> int: ...

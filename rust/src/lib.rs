@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod relay;
+pub mod router;
 pub mod sse;
 
 #[cfg(feature = "python")]

@@ -38,6 +38,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    NoDeploymentAvailable,
+    PyException,
+    "No deployment can take the request; args are (message, reason, retry_after_seconds)."
+);
+create_exception!(
+    _native,
     InvalidUpstreamRequest,
     UpstreamError,
     "The request could not be built."
@@ -76,6 +82,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "InvalidUpstreamRequest",
         py.get_type::<InvalidUpstreamRequest>(),
+    )?;
+    m.add(
+        "NoDeploymentAvailable",
+        py.get_type::<NoDeploymentAvailable>(),
     )?;
     Ok(())
 }

@@ -1,0 +1,356 @@
+//! Deployment selection with health scoring and circuit breaking.
+//!
+//! A [`Router`] owns the state every request touches: per deployment its in-flight count,
+//! one-minute request/token window, health, circuit breaker and 429 cool-down. Python calls
+//! [`Router::pick`] once per attempt and [`Router::report`] once when the attempt ends; both
+//! take and return primitives. Saturated, cooling and ejected deployments are skipped, never
+//! errored; when none is left, [`NoPick`] says why and when to come back.
+
+pub mod breaker;
+pub mod clock;
+pub mod health;
+pub mod strategy;
+pub mod window;
+
+use std::collections::HashMap;
+
+use breaker::{Breaker, BreakerConfig};
+use clock::Clock;
+use health::Health;
+use strategy::Strategy;
+use window::RateWindow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentSpec {
+    pub weight: f64,
+    pub priority: i64,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_in_flight: Option<u32>,
+}
+
+impl Default for DeploymentSpec {
+    fn default() -> Self {
+        Self {
+            weight: 1.0,
+            priority: 0,
+            rpm: None,
+            tpm: None,
+            max_in_flight: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    pub name: String,
+    pub strategy: Strategy,
+    pub deployments: Vec<DeploymentSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// 5xx, timeout, connection failure, a broken stream: counts against health.
+    Failure,
+    /// The upstream said 429: cool down for this long, without a health penalty.
+    RateLimited {
+        retry_after_ms: u64,
+    },
+    /// No verdict on the deployment (the client's bad request, a cancelled request).
+    Neutral,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPickReason {
+    UnknownGroup,
+    /// Every deployment not yet tried is ejected by its circuit breaker.
+    Ejected,
+    /// Every deployment not yet tried is at its rpm/tpm/in-flight limit or cooling down.
+    Saturated,
+    /// Every deployment has been tried for this request.
+    Exhausted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoPick {
+    pub reason: NoPickReason,
+    pub retry_after_ms: u64,
+}
+
+pub struct DepState {
+    pub spec: DeploymentSpec,
+    group: usize,
+    pub in_flight: u32,
+    window: RateWindow,
+    pub health: Health,
+    pub breaker: Breaker,
+    swrr: f64,
+    cooldown_until_ms: u64,
+}
+
+impl DepState {
+    fn saturated_for(&self, now_ms: u64, tokens: u64) -> Option<u64> {
+        if self.spec.max_in_flight.is_some_and(|m| self.in_flight >= m) {
+            return Some(100);
+        }
+        let (requests, used) = self.window.totals(now_ms);
+        let over_rpm = self.spec.rpm.is_some_and(|rpm| requests + 1 > rpm);
+        // A request bigger than the whole budget is still let through when nothing else runs.
+        let over_tpm = self
+            .spec
+            .tpm
+            .is_some_and(|tpm| used > 0 && used + tokens > tpm);
+        (over_rpm || over_tpm).then(|| self.window.ms_until_oldest_expires(now_ms))
+    }
+
+    /// Share of the tightest of its limits used in the last minute (0 without limits).
+    pub fn utilisation(&self, now_ms: u64) -> f64 {
+        let (requests, tokens) = self.window.totals(now_ms);
+        let r = self
+            .spec
+            .rpm
+            .map_or(0.0, |l| requests as f64 / l.max(1) as f64);
+        let t = self
+            .spec
+            .tpm
+            .map_or(0.0, |l| tokens as f64 / l.max(1) as f64);
+        r.max(t)
+    }
+}
+
+pub struct GroupState {
+    pub name: String,
+    strategy: Strategy,
+    pub members: Vec<usize>,
+    cursor: usize,
+}
+
+/// What one deployment looks like from outside, for metrics and the health view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthView {
+    pub deployment: usize,
+    pub group: String,
+    pub score: f64,
+    pub state: &'static str,
+    pub in_flight: u32,
+    pub consecutive_failures: u32,
+    pub ejections: u32,
+    pub ttft_ms: Option<f64>,
+}
+
+pub struct Router {
+    deps: Vec<DepState>,
+    groups: Vec<GroupState>,
+    by_name: HashMap<String, usize>,
+    breaker: BreakerConfig,
+    exploration: f64,
+    rng: u64,
+    clock: Box<dyn Clock>,
+    pub ejections_total: u64,
+}
+
+/// Longest 429 cool-down honoured; a provider asking for more is tried again sooner.
+const MAX_COOLDOWN_MS: u64 = 60_000;
+
+impl Router {
+    pub fn new(
+        groups: Vec<GroupSpec>,
+        breaker: BreakerConfig,
+        exploration: f64,
+        clock: Box<dyn Clock>,
+    ) -> Self {
+        let mut deps = Vec::new();
+        let mut states = Vec::new();
+        let mut by_name = HashMap::new();
+        for (gi, g) in groups.into_iter().enumerate() {
+            let mut members = Vec::new();
+            for spec in g.deployments {
+                members.push(deps.len());
+                deps.push(DepState {
+                    spec,
+                    group: gi,
+                    in_flight: 0,
+                    window: RateWindow::default(),
+                    health: Health::default(),
+                    breaker: Breaker::default(),
+                    swrr: 0.0,
+                    cooldown_until_ms: 0,
+                });
+            }
+            by_name.insert(g.name.clone(), gi);
+            states.push(GroupState {
+                name: g.name,
+                strategy: g.strategy,
+                members,
+                cursor: 0,
+            });
+        }
+        Self {
+            deps,
+            groups: states,
+            by_name,
+            breaker,
+            exploration,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            clock,
+            ejections_total: 0,
+        }
+    }
+
+    pub fn deployment_count(&self) -> usize {
+        self.deps.len()
+    }
+
+    fn next_random(&mut self) -> f64 {
+        // xorshift64*: deterministic, so tests and benchmarks repeat.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Chooses a deployment of `group` for one attempt, skipping `exclude` (already tried).
+    pub fn pick(&mut self, group: &str, exclude: &[usize], tokens: u64) -> Result<usize, NoPick> {
+        let now = self.clock.now_ms();
+        let Some(&gi) = self.by_name.get(group) else {
+            return Err(NoPick {
+                reason: NoPickReason::UnknownGroup,
+                retry_after_ms: 0,
+            });
+        };
+        let mut candidates = Vec::with_capacity(self.groups[gi].members.len());
+        let mut remaining = 0usize;
+        let mut ejected = 0usize;
+        let mut retry_after = u64::MAX;
+        for &i in &self.groups[gi].members {
+            if exclude.contains(&i) {
+                continue;
+            }
+            remaining += 1;
+            let d = &mut self.deps[i];
+            d.breaker.tick(now, &self.breaker);
+            if d.breaker.blocks() {
+                ejected += 1;
+                retry_after = retry_after.min(d.breaker.ms_until_half_open(now).unwrap_or(1000));
+            } else if d.cooldown_until_ms > now {
+                retry_after = retry_after.min(d.cooldown_until_ms - now);
+            } else if let Some(wait) = d.saturated_for(now, tokens) {
+                retry_after = retry_after.min(wait);
+            } else {
+                candidates.push(i);
+            }
+        }
+        if candidates.is_empty() {
+            let reason = if remaining == 0 {
+                NoPickReason::Exhausted
+            } else if ejected == remaining {
+                NoPickReason::Ejected
+            } else {
+                NoPickReason::Saturated
+            };
+            return Err(NoPick {
+                reason,
+                retry_after_ms: if retry_after == u64::MAX {
+                    0
+                } else {
+                    retry_after
+                },
+            });
+        }
+        let strategy = self.groups[gi].strategy;
+        let explore = strategy == Strategy::LatencyBased && self.next_random() < self.exploration;
+        let idx = strategy::choose(
+            strategy,
+            &candidates,
+            &mut self.deps,
+            &mut self.groups[gi],
+            now,
+            explore,
+        );
+        let d = &mut self.deps[idx];
+        d.in_flight += 1;
+        d.window
+            .add(now, 1, i64::try_from(tokens).unwrap_or(i64::MAX));
+        d.breaker.on_pick();
+        Ok(idx)
+    }
+
+    /// Ends an attempt started by `pick`. `tokens_used` settles the token estimate `pick` took.
+    pub fn report(
+        &mut self,
+        idx: usize,
+        outcome: Outcome,
+        latency_ms: f64,
+        ttft_ms: f64,
+        tokens_used: u64,
+        tokens_estimated: u64,
+    ) {
+        let now = self.clock.now_ms();
+        let Some(gi) = self.deps.get(idx).map(|d| d.group) else {
+            return;
+        };
+        let out_now = self.groups[gi]
+            .members
+            .iter()
+            .filter(|&&i| self.deps[i].breaker.counts_as_ejected())
+            .count();
+        let size = self.groups[gi].members.len();
+        let cap =
+            ((size as f64 * self.breaker.max_ejected_percent / 100.0).floor() as usize).max(1);
+        let d = &mut self.deps[idx];
+        d.in_flight = d.in_flight.saturating_sub(1);
+        let delta = i64::try_from(tokens_used).unwrap_or(i64::MAX)
+            - i64::try_from(tokens_estimated).unwrap_or(i64::MAX);
+        d.window.add(now, 0, delta);
+        match outcome {
+            Outcome::Success => {
+                d.health.record_success(now, latency_ms, ttft_ms);
+                d.breaker.on_success(now, &self.breaker);
+            }
+            Outcome::Failure => {
+                d.health.record_failure(now);
+                let may_eject = out_now < cap;
+                let consecutive = d.health.consecutive_failures;
+                if d.breaker
+                    .on_failure(now, consecutive, may_eject, &self.breaker)
+                {
+                    self.ejections_total += 1;
+                }
+            }
+            Outcome::RateLimited { retry_after_ms } => {
+                d.cooldown_until_ms = now + retry_after_ms.clamp(1, MAX_COOLDOWN_MS);
+                d.breaker.on_neutral();
+            }
+            Outcome::Neutral => d.breaker.on_neutral(),
+        }
+    }
+
+    pub fn health(&mut self) -> Vec<HealthView> {
+        let now = self.clock.now_ms();
+        let mut out = Vec::with_capacity(self.deps.len());
+        for (i, d) in self.deps.iter_mut().enumerate() {
+            d.breaker.tick(now, &self.breaker);
+            let state = match d.breaker.state {
+                breaker::State::Closed if d.cooldown_until_ms > now => "cooling_down",
+                breaker::State::Closed => "closed",
+                breaker::State::Open { .. } => "open",
+                breaker::State::HalfOpen { .. } => "half_open",
+            };
+            out.push(HealthView {
+                deployment: i,
+                group: self.groups[d.group].name.clone(),
+                score: d.health.score(d.breaker.is_open()),
+                state,
+                in_flight: d.in_flight,
+                consecutive_failures: d.health.consecutive_failures,
+                ejections: d.breaker.ejections,
+                ttft_ms: d.health.ttft_ms,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
