@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,8 @@ import yaml
 
 from pllm.config.interpolate import interpolate
 from pllm.config.problems import ConfigError, Problems, suggestion
+from pllm.config.reader import Reader
+from pllm.config.router import parse_router, prune_chains
 from pllm.config.schema import (
     DeploymentConfig,
     GeneralSettings,
@@ -44,6 +45,7 @@ PARAM_KEYS = {
     "stream_timeout",
     "connect_timeout",
     "chunk_timeout",
+    "max_parallel_requests",
     "mock_response",
     "mock_reply_tokens",
     "mock_latency_ms",
@@ -69,7 +71,6 @@ LITELLM_PARAMS_IGNORED = {
     "vertex_project",
     "vertex_location",
     "vertex_credentials",
-    "max_parallel_requests",
     "seed",
     "base_model",
     "use_in_pass_through",
@@ -130,10 +131,16 @@ def parse_settings(
         interpolate(raw.get("general_settings") or {}, env, "general_settings", problems), problems
     )
     server = _parse_server(interpolate(raw.get("server") or {}, env, "server", problems), problems)
-    router = raw.get("router_settings") or {}
-    if not isinstance(router, dict):
-        problems.add("router_settings", "must be a mapping")
-        router = {}
+    router = parse_router(
+        interpolate(raw.get("router_settings") or {}, env, "router_settings", problems), problems
+    )
+    configured = {
+        e["model_name"]
+        for e in raw.get("model_list") or []
+        if isinstance(e, dict) and isinstance(e.get("model_name"), str)
+    }
+    active = {d.model_name for d in deployments}
+    router = prune_chains(router, configured, active, problems, notes)
     if raw.get("litellm_settings"):
         notes.append("litellm_settings is accepted and ignored")
     return Settings(
@@ -216,7 +223,7 @@ def _parse_entry(
         else:
             notes.append(f"{ppath}.{key} is not a pllm setting and is ignored")
     params = interpolate(params_raw, env, ppath, problems)
-    reader = _Reader(params, ppath, problems)
+    reader = Reader(params, ppath, problems)
     model = reader.string("model", required=True)
     provider, upstream_model = "", ""
     if model is not None:
@@ -246,8 +253,8 @@ def _parse_entry(
         tokens_per_second=reader.number("mock_tokens_per_second", default=0.0, minimum=0.0),
         embedding_dim=reader.integer("mock_embedding_dim", default=8, minimum=1) or 8,
     )
-    priority = _Reader(entry, path, problems).integer("priority", default=0) or 0
-    weight = _Reader(entry, path, problems).number("weight", default=1.0, minimum=0.0)
+    priority = Reader(entry, path, problems).integer("priority", default=0) or 0
+    weight = Reader(entry, path, problems).number("weight", default=1.0, minimum=0.0)
     api_base = reader.string("api_base") or reader.string("base_url")
     dep = DeploymentConfig(
         index=index,
@@ -260,6 +267,7 @@ def _parse_entry(
         organization=reader.string("organization"),
         extra_headers=tuple(headers_raw.items()),
         rpm=reader.integer("rpm", minimum=0),
+        max_in_flight=reader.integer("max_parallel_requests", minimum=1),
         tpm=reader.integer("tpm", minimum=0),
         priority=priority,
         weight=weight,
@@ -274,7 +282,7 @@ def _parse_general(raw: Any, problems: Problems) -> GeneralSettings:
         problems.add("general_settings", "must be a mapping")
         return GeneralSettings()
     _check_keys(raw, GENERAL_KEYS, "general_settings", problems)
-    r = _Reader(raw, "general_settings", problems)
+    r = Reader(raw, "general_settings", problems)
     body_cap = r.integer("max_request_body_bytes", minimum=1)
     size_mb = r.number("max_request_size_mb", default=0.0, minimum=0.0)
     if body_cap is None:
@@ -298,7 +306,7 @@ def _parse_server(raw: Any, problems: Problems) -> ServerSettings:
         problems.add("server", "must be a mapping")
         return ServerSettings()
     _check_keys(raw, SERVER_KEYS, "server", problems)
-    r = _Reader(raw, "server", problems)
+    r = Reader(raw, "server", problems)
     port = r.integer("port", default=_SERVER.port, minimum=0)
     if port is not None and port > 65535:
         problems.add("server.port", "must be at most 65535")
@@ -309,66 +317,3 @@ def _parse_server(raw: Any, problems: Problems) -> ServerSettings:
         backpressure=r.integer("backpressure", minimum=1),
         upstream_threads=r.integer("upstream_threads", default=1, minimum=1) or 1,
     )
-
-
-class _Reader:
-    """Typed reads from one mapping, recording a problem (never the value) on a bad type."""
-
-    def __init__(self, data: Mapping[str, Any], path: str, problems: Problems) -> None:
-        self.data, self.path, self.problems = data, path, problems
-
-    def _bad(self, key: str, what: str) -> None:
-        self.problems.add(f"{self.path}.{key}", f"must be {what}")
-
-    def string(self, key: str, *, required: bool = False, secret: bool = False) -> str | None:
-        v = self.data.get(key)
-        if v is None:
-            if required:
-                self.problems.add(f"{self.path}.{key}", "is required")
-            return None
-        if isinstance(v, datetime.date) and not secret:
-            # YAML reads an unquoted 2024-10-21 (an api_version) as a date.
-            return v.isoformat()
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, str | int | float)
-            or (secret and not isinstance(v, str))
-        ):
-            self._bad(key, "a string")
-            return None
-        return str(v)
-
-    def integer(
-        self, key: str, *, default: int | None = None, minimum: int | None = None
-    ) -> int | None:
-        v = self.data.get(key)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            self._bad(key, "an integer")
-            return default
-        if minimum is not None and v < minimum:
-            self._bad(key, f"at least {minimum}")
-            return default
-        return v
-
-    def number(self, key: str, *, default: float, minimum: float | None = None) -> float:
-        v = self.data.get(key)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            self._bad(key, "a number")
-            return default
-        if minimum is not None and v < minimum:
-            self._bad(key, f"at least {minimum}")
-            return default
-        return float(v)
-
-    def boolean(self, key: str, *, default: bool) -> bool:
-        v = self.data.get(key)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            self._bad(key, "true or false")
-            return default
-        return v

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 DEFAULT_MAX_REQUEST_BODY = 20 * 1024 * 1024
 DEFAULT_MAX_RESPONSE_BODY = 64 * 1024 * 1024
@@ -54,6 +53,8 @@ class DeploymentConfig:
     extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     rpm: int | None = None
     tpm: int | None = None
+    # LiteLLM's max_parallel_requests: requests in flight on this deployment at most.
+    max_in_flight: int | None = None
     priority: int = 0
     weight: float = 1.0
     timeouts: Timeouts = Timeouts()
@@ -85,13 +86,51 @@ class GeneralSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """Circuit breaker per deployment (see the Rust router for the state machine)."""
+
+    consecutive_failures: int = 5
+    failure_rate: float = 0.5
+    min_requests: int = 10
+    failure_window: float = 30.0
+    base_ejection: float = 5.0
+    max_ejection: float = 300.0
+    half_open_successes: int = 2
+    max_ejected_percent: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    default_strategy: str = "round-robin"
+    strategies: Mapping[str, str] = field(default_factory=dict)
+    num_retries: int = 2
+    # Overall deadline for all attempts until a response starts; None: only per attempt.
+    timeout: float | None = None
+    backoff_base: float = 0.05
+    backoff_max: float = 1.0
+    retry_budget_ratio: float = 0.2
+    retry_budget_min: int = 3
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    context_window_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    content_policy_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    breaker: BreakerSettings = BreakerSettings()
+    exploration: float = 0.05
+    # Load shedding: requests in flight per worker, and how many may wait for a slot.
+    max_in_flight: int | None = None
+    max_queue: int = 0
+    queue_timeout: float = 1.0
+
+    def strategy_for(self, group: str) -> str:
+        return self.strategies.get(group, self.default_strategy)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     file: str
     deployments: tuple[DeploymentConfig, ...]
     general: GeneralSettings = GeneralSettings()
     server: ServerSettings = ServerSettings()
-    # Kept raw until routing strategies land; validated there.
-    router: Mapping[str, Any] = field(default_factory=dict)
+    router: RouterSettings = RouterSettings()
     # Human-readable notes for the startup log (skipped entries, ignored keys).
     notes: tuple[str, ...] = ()
 

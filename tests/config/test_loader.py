@@ -114,7 +114,7 @@ router_settings: {routing_strategy: simple-shuffle}
     s = load_settings(write(tmp_path, text), {})
     assert any("drop_params" in n for n in s.notes)
     assert any("some_vendor_thing" in n for n in s.notes)
-    assert s.router == {"routing_strategy": "simple-shuffle"}
+    assert s.router.default_strategy == "simple-shuffle"
 
 
 @pytest.mark.parametrize(
@@ -142,3 +142,54 @@ def test_body_cap_accepts_the_litellm_megabyte_setting(tmp_path: Path) -> None:
     assert (
         load_settings(write(tmp_path, text), {}).general.max_request_body_bytes == 2 * 1024 * 1024
     )
+
+
+ROUTED = """
+model_list:
+  - {model_name: a, litellm_params: {model: mock/a, max_parallel_requests: 4}}
+  - {model_name: b, litellm_params: {model: mock/b}}
+  - model_name: c
+    requires_env: C_KEY
+    litellm_params: {model: mock/c}
+router_settings:
+  routing_strategy: {default: least-busy, a: latency-based-routing}
+  num_retries: 3
+  allowed_fails: 2
+  cooldown_time: 1.5
+  fallbacks: [{a: [b, c]}]
+  context_window_fallbacks: {b: a}
+  max_in_flight: 100
+  max_queue: 10
+"""
+
+
+def test_router_settings_litellm_style(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, ROUTED), {})
+    r = s.router
+    assert (r.default_strategy, r.strategy_for("a"), r.strategy_for("b")) == (
+        "least-busy",
+        "latency-based-routing",
+        "least-busy",
+    )
+    assert (r.num_retries, r.breaker.consecutive_failures, r.breaker.base_ejection) == (3, 2, 1.5)
+    assert r.fallbacks == {"a": ("b",)}, "c is skipped (C_KEY unset) and dropped with a note"
+    assert any("skipped models dropped: c" in n for n in s.notes)
+    assert r.context_window_fallbacks == {"b": ("a",)}
+    assert (r.max_in_flight, r.max_queue) == (100, 10)
+    assert s.deployments[0].max_in_flight == 4
+
+
+def test_router_settings_problems(tmp_path: Path) -> None:
+    text = ROUTED.replace("least-busy", "least-bussy").replace(
+        "fallbacks: [{a: [b, c]}]", "fallbacks: {a: [zzz]}"
+    )
+    text = text.replace("num_retries: 3", "num_retries: -1\n  failure_rate: 2")
+    found = problems(tmp_path, text)
+    assert any(
+        "routing_strategy.default: unknown routing strategy 'least-bussy' (did you mean 'least-busy'?)"
+        in p
+        for p in found
+    )
+    assert "router_settings.fallbacks.a: 'zzz' is not a model_name in model_list" in found
+    assert "router_settings.num_retries: must be at least 0" in found
+    assert "router_settings.failure_rate: must be between 0 and 1" in found
