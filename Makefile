@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python bench clean
+.PHONY: help dev run test lint typecheck test-rust test-python bench bench-micro clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test: lint typecheck test-rust test-python ## everything CI runs
 
 bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see benches/README.md)
 	bash benches/run.sh
+
+bench-micro: dev ## pytest-benchmark: translation cost per request and per stream chunk
+	$(BIN)/pytest benches/micro --benchmark-only -p no:cacheprovider
 
 clean: ## remove build outputs and the venvs
 	rm -rf target $(VENV) .bench-venv .mypy_cache .ruff_cache .pytest_cache
