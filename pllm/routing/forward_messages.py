@@ -61,14 +61,14 @@ async def forward_messages(
     target = dep.target
     model: str = payload["model"]
     if isinstance(target, HttpTarget) and target.wire == "anthropic":
-        payload["model"] = dep.upstream_model
+        # A copy: the caller's payload stays the client's for another attempt.
         resp = await send_upstream(
             http,
             req,
             dep,
             target,
             Endpoint.MESSAGES,
-            _encode(payload),
+            _encode({**payload, "model": dep.upstream_model}),
             stream=stream,
             relay="raw" if stream else "none",
             max_response_bytes=max_response_bytes,
