@@ -42,6 +42,11 @@ _ANTHROPIC: dict[str, dict[str, Handler]] = {
 _OPEN: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health.health},
     "/ready": {"GET": health.ready},
+    "/metrics": {"GET": health.metrics},
+}
+# Operational views that name deployments: behind the key like the API.
+_OPERATOR: dict[str, dict[str, Handler]] = {
+    "/health/deployments": {"GET": health.deployments},
 }
 _MODEL_PREFIXES = ("/v1/models/", "/models/")
 
@@ -56,6 +61,8 @@ def _routes() -> dict[str, tuple[dict[str, Handler], bool]]:
         routes[path.removeprefix("/v1")] = (methods, False)
     for path, methods in _OPEN.items():
         routes[path] = (methods, False)
+    for path, methods in _OPERATOR.items():
+        routes[path] = (methods, True)
     return routes
 
 
@@ -118,6 +125,10 @@ class GatewayApp:
                     )
                 )
         finally:
+            if req.model is not None:
+                self.state.metrics.inc(
+                    "pllm_requests_total", (("model", req.model), ("status", str(req.status)))
+                )
             if self.log_requests:
                 self._log_access(req, method)
 

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 import pllm_accel
 from pllm.auth.master_key import MasterKeyAuth
 from pllm.config import Settings
+from pllm.observability.metrics import Metrics
 from pllm.providers.base import Deployment
+from pllm.routing.engine import RoutingEngine
 from pllm.routing.groups import ModelRegistry
+from pllm.routing.shedding import Admission
 
 
 @dataclass(slots=True)
@@ -18,6 +21,9 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     auth: MasterKeyAuth | None
+    engine: RoutingEngine
+    admission: Admission
+    metrics: Metrics
     created: int = field(default_factory=lambda: int(time.time()))
     # Bound to the worker's event loop at ASGI lifespan startup.
     http: pllm_accel.HttpClient | None = None
@@ -26,10 +32,16 @@ class AppState:
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
         key = settings.general.master_key
+        registry = ModelRegistry(deployments)
+        metrics = Metrics()
+        r = settings.router
         return cls(
             settings=settings,
-            registry=ModelRegistry(deployments),
+            registry=registry,
             auth=MasterKeyAuth(key) if key else None,
+            engine=RoutingEngine(r, registry, metrics),
+            admission=Admission(r.max_in_flight, r.max_queue, r.queue_timeout, metrics),
+            metrics=metrics,
         )
 
     def http_client(self) -> pllm_accel.HttpClient:

@@ -36,7 +36,7 @@ def test_shipped_config_is_valid_without_any_key() -> None:
 def test_shipped_config_enables_providers_when_keys_are_set() -> None:
     r = pllm("check-config", env={"OPENAI_API_KEY": "sk-x", "ANTHROPIC_API_KEY": "sk-ant"})
     assert r.returncode == 0, r.stderr
-    assert "gpt-4o-mini: openai" in r.stdout and "claude-sonnet: openai" in r.stdout
+    assert "gpt-4o-mini: openai" in r.stdout and "claude-sonnet: anthropic" in r.stdout
     assert "sk-x" not in r.stdout + r.stderr
 
 

@@ -15,11 +15,11 @@ import msgspec
 from pllm.api.http import Request, read_json_object
 from pllm.api.validation import require_model
 from pllm.errors import GatewayError, bad_request
-from pllm.providers.base import Endpoint, HttpTarget
+from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.routing.forward import send_upstream
 from pllm.routing.forward_messages import forward_messages
+from pllm.routing.serve import serve
 from pllm.state import AppState
-from pllm.streaming.disconnect import DisconnectWatch
 from pllm.translate.errors import as_anthropic_error
 
 _encode = msgspec.json.Encoder().encode
@@ -54,20 +54,14 @@ async def messages(state: AppState, req: Request) -> None:
     try:
         payload = await _read(state, req)
         model, stream = check_messages(payload)
-        dep = state.registry.group(model).pick(Endpoint.CHAT)
-        req.model, req.deployment, req.stream = model, dep.id, stream
         max_bytes = state.settings.general.max_response_body_bytes
-        if not stream:
+
+        async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
             await forward_messages(
-                state.http_client(), req, dep, payload, stream=False, max_response_bytes=max_bytes
+                state.http_client(), req, dep, body, stream=stream, max_response_bytes=max_bytes
             )
-            return
-        with DisconnectWatch(req.receive) as watch:
-            await forward_messages(
-                state.http_client(), req, dep, payload, stream=True, max_response_bytes=max_bytes
-            )
-        if watch.fired:
-            req.error = "client_disconnected"
+
+        await serve(state, req, model, Endpoint.CHAT, payload, attempt, stream=stream)
     except GatewayError as e:
         raise as_anthropic_error(e) from None
 
@@ -76,22 +70,24 @@ async def count_tokens(state: AppState, req: Request) -> None:
     try:
         payload = await _read(state, req)
         model = require_model(payload)
-        dep = state.registry.group(model).pick(Endpoint.COUNT_TOKENS)
-        req.model, req.deployment = model, dep.id
-        target = dep.target
-        assert isinstance(target, HttpTarget)
-        payload["model"] = dep.upstream_model
-        resp = await send_upstream(
-            state.http_client(),
-            req,
-            dep,
-            target,
-            Endpoint.COUNT_TOKENS,
-            _encode(payload),
-            stream=False,
-            relay="none",
-            max_response_bytes=state.settings.general.max_response_body_bytes,
-        )
-        await req.respond(200, resp.body or b"")
+
+        async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
+            target = dep.target
+            assert isinstance(target, HttpTarget)
+            body["model"] = dep.upstream_model
+            resp = await send_upstream(
+                state.http_client(),
+                req,
+                dep,
+                target,
+                Endpoint.COUNT_TOKENS,
+                _encode(body),
+                stream=False,
+                relay="none",
+                max_response_bytes=state.settings.general.max_response_body_bytes,
+            )
+            await req.respond(200, resp.body or b"")
+
+        await serve(state, req, model, Endpoint.COUNT_TOKENS, payload, attempt, stream=False)
     except GatewayError as e:
         raise as_anthropic_error(e) from None

@@ -23,3 +23,13 @@ async def ready(state: AppState, req: Request) -> None:
         "deployments": sum(len(g.deployments) for g in state.registry.groups.values()),
     }
     await req.respond(200 if started else 503, _encode(body))
+
+
+async def metrics(state: AppState, req: Request) -> None:
+    body = state.metrics.render(state.engine.samples())
+    await req.respond(200, body, content_type=b"text/plain; version=0.0.4; charset=utf-8")
+
+
+async def deployments(state: AppState, req: Request) -> None:
+    """Health score, circuit state and load of every deployment (formula in the README)."""
+    await req.respond(200, _encode({"data": state.engine.health_view()}))

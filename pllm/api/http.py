@@ -39,8 +39,10 @@ class Request:
     """One HTTP exchange, plus what the access log records about it."""
 
     __slots__ = (
+        "deadline",
         "deployment",
         "error",
+        "extra_headers",
         "headers",
         "model",
         "path",
@@ -52,6 +54,7 @@ class Request:
         "started_at",
         "status",
         "stream",
+        "upstream_head_at",
         "usage",
     )
 
@@ -70,6 +73,12 @@ class Request:
         self.stream = False
         self.usage: Usage | None = None
         self.error: str | None = None
+        # perf_counter() by which a response must have started (router_settings.timeout).
+        self.deadline: float | None = None
+        # When the upstream's response head arrived (for time-to-first-byte).
+        self.upstream_head_at: float | None = None
+        # Added to the response head (which model served it, attempts made).
+        self.extra_headers: list[tuple[bytes, bytes]] = []
 
     async def read_body(self, cap: int) -> bytes:
         """The whole body; 413 as soon as it is known to exceed ``cap`` bytes."""
@@ -98,6 +107,7 @@ class Request:
         self, status: int, content_type: bytes, extra: tuple[tuple[str, str], ...]
     ) -> list[tuple[bytes, bytes]]:
         headers = [(b"content-type", content_type), (b"x-request-id", self.request_id.encode())]
+        headers.extend(self.extra_headers)
         headers.extend((k.encode(), v.encode()) for k, v in extra)
         return headers
 

@@ -12,8 +12,8 @@ from pllm.errors import GatewayError
 from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.routing.forward import forward_http, forward_mock
 from pllm.routing.forward_anthropic import forward_chat_to_anthropic
+from pllm.routing.serve import serve
 from pllm.state import AppState
-from pllm.streaming.disconnect import DisconnectWatch
 
 _encode = msgspec.json.Encoder().encode
 
@@ -26,18 +26,10 @@ async def _serve(
     payload: dict[str, Any],
     stream: bool,
 ) -> None:
-    dep = state.registry.group(model).pick(endpoint)
-    req.model = model
-    req.deployment = dep.id
-    req.stream = stream
-    if not stream:
-        await _forward(state, req, dep, endpoint, payload, stream=False)
-        return
-    # A stream ends early, and cancels its upstream request, when the client leaves.
-    with DisconnectWatch(req.receive) as watch:
-        await _forward(state, req, dep, endpoint, payload, stream=True)
-    if watch.fired:
-        req.error = "client_disconnected"
+    async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
+        await _forward(state, req, dep, endpoint, body, stream=stream)
+
+    await serve(state, req, model, endpoint, payload, attempt, stream=stream)
 
 
 async def _forward(

@@ -76,6 +76,10 @@ class Deployment:
     upstream_model: str
     provider_name: str
     endpoints: frozenset[Endpoint]
-    timeouts: Timeouts
-    target: HttpTarget | MockBackend
+    config: DeploymentConfig = field(repr=False)
+    target: HttpTarget | MockBackend = field(repr=False)
     provider: HttpProvider | None = None
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.config.timeouts

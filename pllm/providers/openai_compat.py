@@ -83,6 +83,18 @@ def forwarded_error_headers(headers: list[tuple[str, str]]) -> tuple[tuple[str, 
 def map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
     """An OpenAI-format error reply passes through untouched (status, body, rate-limit
     headers); anything else is wrapped into the OpenAI shape with the upstream's message."""
+    err = _map_openai_error(status, headers, body)
+    err.retryable = is_retryable_status(err.status)
+    return err
+
+
+def is_retryable_status(status: int) -> bool:
+    """Statuses that say something about this deployment (its key, its limits, its health),
+    not about the request: another deployment may well succeed."""
+    return status in (401, 403, 404, 408, 409, 429) or status >= 500
+
+
+def _map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
     fwd = forwarded_error_headers(headers)
     if status < 400:
         status = 502

@@ -46,7 +46,7 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
                     upstream_model=cfg.upstream_model,
                     provider_name=MOCK,
                     endpoints=ALL_ENDPOINTS,
-                    timeouts=cfg.timeouts,
+                    config=cfg,
                     target=MockBackend(cfg.mock, cfg.upstream_model),
                 )
             )
@@ -77,7 +77,7 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
                 upstream_model=cfg.upstream_model,
                 provider_name=provider.name,
                 endpoints=provider.endpoints,
-                timeouts=cfg.timeouts,
+                config=cfg,
                 target=target,
                 provider=provider,
             )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import msgspec
 
 import pllm_accel
 from pllm.api.http import Request
+from pllm.errors import GatewayError
 from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.providers.mock import MockBackend
 from pllm.streaming.relay import relay_frames, relay_upstream, upstream_failure
@@ -20,7 +22,7 @@ Relay = Literal["none", "raw", "events", "openai", "openai-strip-usage"]
 
 def _ask_for_usage(payload: dict[str, Any]) -> bool:
     """Makes a stream report usage; returns True when the client had not asked for it (then
-    the gateway strips the extra chunk again)."""
+    the gateway strips the extra chunk again). ``payload`` is this attempt's own copy."""
     options = payload.get("stream_options")
     if isinstance(options, dict):
         if options.get("include_usage") is True:
@@ -29,6 +31,23 @@ def _ask_for_usage(payload: dict[str, Any]) -> bool:
     else:
         payload["stream_options"] = {"include_usage": True}
     return True
+
+
+def first_byte_timeout(req: Request, dep: Deployment, stream: bool) -> float:
+    """The deployment's first-byte timeout, shortened to what is left of the request's
+    overall deadline when one is set."""
+    timeouts = dep.timeouts
+    limit = timeouts.stream_first_byte if stream else timeouts.first_byte
+    if req.deadline is None:
+        return limit
+    left = req.deadline - time.perf_counter()
+    if left <= 0:
+        raise GatewayError(
+            504,
+            "The request's overall deadline passed before an upstream answered.",
+            code="upstream_timeout",
+        )
+    return min(limit, left)
 
 
 async def send_upstream(
@@ -51,7 +70,7 @@ async def send_upstream(
         body,
         request_id=req.request_id,
         connect_timeout=timeouts.connect,
-        first_byte_timeout=timeouts.stream_first_byte if stream else timeouts.first_byte,
+        first_byte_timeout=first_byte_timeout(req, dep, stream),
         chunk_timeout=timeouts.chunk,
         max_body_bytes=max_response_bytes,
         relay=relay,
@@ -60,6 +79,7 @@ async def send_upstream(
         resp = await pending
     except pllm_accel.UpstreamError as e:
         raise upstream_failure(e, dep.id) from None
+    req.upstream_head_at = time.perf_counter()
     if not 200 <= resp.status < 300:
         assert dep.provider is not None
         raise dep.provider.map_error(resp.status, resp.headers, resp.body or b"")
@@ -79,7 +99,7 @@ async def forward_http(
 ) -> None:
     """OpenAI-format upstream: the request is the client's with ``model`` rewritten, and the
     reply passes through as bytes (streams re-framed in Rust)."""
-    payload["model"] = dep.upstream_model
+    payload = {**payload, "model": dep.upstream_model}
     strip_usage = stream and target.stream_usage and _ask_for_usage(payload)
     relay: Relay = ("openai-strip-usage" if strip_usage else "openai") if stream else "none"
     resp = await send_upstream(

@@ -23,13 +23,15 @@ def error_frame(err: GatewayError) -> bytes:
 
 def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayError:
     """One mapping from the native client's errors to gateway errors (also used before the
-    response starts, where the status matters)."""
+    response starts, where the status matters). All but an oversized reply are worth a retry
+    on another deployment."""
     if isinstance(err, pllm_accel.UpstreamTimeoutError):
         phase = pllm_accel.timeout_phase(err)
         return GatewayError(
             504,
             f"Upstream {deployment} timed out ({phase.replace('_', ' ')} timeout).",
             code="upstream_timeout",
+            retryable=True,
         )
     if isinstance(err, pllm_accel.UpstreamBodyTooLarge):
         return GatewayError(
@@ -38,8 +40,12 @@ def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayE
             code="upstream_too_large",
         )
     if isinstance(err, pllm_accel.UpstreamProtocolError):
-        return GatewayError(502, f"Upstream {deployment}: {err}", code="upstream_connection_error")
-    return GatewayError(502, f"Upstream {deployment}: {err}", code="upstream_unreachable")
+        return GatewayError(
+            502, f"Upstream {deployment}: {err}", code="upstream_connection_error", retryable=True
+        )
+    return GatewayError(
+        502, f"Upstream {deployment}: {err}", code="upstream_unreachable", retryable=True
+    )
 
 
 async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deployment: str) -> None:
