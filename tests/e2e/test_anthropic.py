@@ -258,7 +258,9 @@ def test_openai_sdk_errors(oai: openai.OpenAI) -> None:
     assert isinstance(over.value.body, dict) and over.value.body["code"] == "overloaded_error"
     with pytest.raises(openai.RateLimitError) as limited:
         oai.chat.completions.create(model="claude-limited", messages=user())
-    assert limited.value.response.headers["retry-after"] == "3"
+    # The upstream's 429 (retry-after: 3), or within those 3 s the router's own answer while
+    # the deployment cools down: either way the client is told when to come back.
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 3
     with pytest.raises(openai.BadRequestError):
         oai.embeddings.create(model="claude", input="x")
 
@@ -437,7 +439,9 @@ def test_messages_errors_are_anthropic_shaped(
     )
     with pytest.raises(anthropic.RateLimitError) as limited:
         ant.messages.create(model="claude-limited", max_tokens=5, messages=user())
-    assert limited.value.response.headers["retry-after"] == "3"
+    # The upstream's 429 (retry-after: 3), or within those 3 s the router's own answer while
+    # the deployment cools down: either way the client is told when to come back.
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 3
     with pytest.raises(anthropic.BadRequestError) as invalid:
         ant.messages.create(model="claude", max_tokens=0, messages=user())
     assert (
