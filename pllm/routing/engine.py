@@ -35,7 +35,14 @@ Outcome = Literal["success", "failure", "rate_limited", "neutral"]
 
 # Codes a relay leaves on a stream that broke after it started: the deployment failed.
 _BROKEN_STREAM = frozenset(
-    {"upstream_timeout", "upstream_connection_error", "upstream_truncated", "upstream_unreachable"}
+    {
+        "upstream_timeout",
+        "upstream_connection_error",
+        "upstream_truncated",
+        "upstream_unreachable",
+        "upstream_invalid",
+        "upstream_error",
+    }
 )
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})

@@ -69,7 +69,16 @@ async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deploy
         usage = resp.usage
         if usage is not None:
             req.usage = Usage(*usage)
-        if failure is None and not resp.saw_done:
+        fault = resp.fault
+        if failure is None and fault == "in_band_error":
+            req.error = "upstream_error"  # the upstream's own error event went to the client
+        elif failure is None and fault == "malformed":
+            failure = GatewayError(
+                502,
+                f"Upstream {deployment} sent an event that is not JSON.",
+                code="upstream_invalid",
+            )
+        elif failure is None and not resp.saw_done:
             what = "in the middle of an event" if resp.truncated else "without [DONE]"
             failure = GatewayError(
                 502, f"Upstream {deployment} ended the stream {what}.", code="upstream_truncated"

@@ -20,12 +20,33 @@ pub struct Usage {
     pub total_tokens: u64,
 }
 
+/// One parse per chunk: it validates the JSON and finds what the relay acts on.
 #[derive(Deserialize)]
 struct ChunkProbe {
     #[serde(default)]
     choices: Vec<serde::de::IgnoredAny>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+/// Why a relay stopped before `[DONE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFault {
+    /// An event that is not a JSON object: dropped, and the stream ends there.
+    Malformed,
+    /// The upstream reported an error inside the stream: relayed, and the stream ends there.
+    InBandError,
+}
+
+impl StreamFault {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamFault::Malformed => "malformed",
+            StreamFault::InBandError => "in_band_error",
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +54,7 @@ pub struct OpenAiRelay {
     strip_usage_chunk: bool,
     pub saw_done: bool,
     pub usage: Option<Usage>,
+    pub fault: Option<StreamFault>,
 }
 
 impl OpenAiRelay {
@@ -43,37 +65,33 @@ impl OpenAiRelay {
         }
     }
 
-    /// Appends the frame for `ev` to `out` (or nothing, for a stripped usage chunk).
-    pub fn push(&mut self, ev: &SseEvent, out: &mut BytesMut) {
+    /// Appends the frame for `ev` to `out` (or nothing, for a stripped usage chunk). Returns
+    /// false when the stream must end here (see [`OpenAiRelay::fault`]).
+    pub fn push(&mut self, ev: &SseEvent, out: &mut BytesMut) -> bool {
         let data = ev.data.as_ref();
         if data == b"[DONE]" {
             self.saw_done = true;
             out.extend_from_slice(b"data: [DONE]\n\n");
-            return;
+            return true;
         }
-        if carries_usage_object(data) {
-            if let Ok(probe) = serde_json::from_slice::<ChunkProbe>(data) {
-                if let Some(usage) = probe.usage {
-                    self.usage = Some(usage);
-                    if probe.choices.is_empty() && self.strip_usage_chunk {
-                        return;
-                    }
-                }
+        let Ok(probe) = serde_json::from_slice::<ChunkProbe>(data) else {
+            self.fault = Some(StreamFault::Malformed);
+            return false;
+        };
+        if probe.error.is_some() {
+            write_frame(ev, out);
+            self.fault = Some(StreamFault::InBandError);
+            return false;
+        }
+        if let Some(usage) = probe.usage {
+            self.usage = Some(usage);
+            if probe.choices.is_empty() && self.strip_usage_chunk {
+                return true;
             }
         }
         write_frame(ev, out);
+        true
     }
-}
-
-/// `"usage"` followed by an object (not `null`): only then is a chunk worth decoding.
-fn carries_usage_object(data: &[u8]) -> bool {
-    let Some(at) = memchr::memmem::find(data, b"\"usage\"") else {
-        return false;
-    };
-    data[at + 7..]
-        .iter()
-        .find(|b| !matches!(b, b' ' | b':' | b'\t' | b'\r' | b'\n'))
-        .is_some_and(|b| *b == b'{')
 }
 
 /// Writes one SSE frame; a multi-line payload becomes several `data:` lines.
@@ -100,7 +118,9 @@ mod tests {
         let mut r = OpenAiRelay::new(strip);
         let mut out = BytesMut::new();
         for ev in SseParser::new().feed(stream) {
-            r.push(&ev, &mut out);
+            if !r.push(&ev, &mut out) {
+                break;
+            }
         }
         (r, out.to_vec())
     }
@@ -143,6 +163,23 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_event_ends_the_stream_unsent() {
+        let s = b"data: {\"choices\":[]}\n\ndata: {not json\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
+        let (r, out) = relay(s, false);
+        assert_eq!(out, b"data: {\"choices\":[]}\n\n");
+        assert_eq!(r.fault, Some(StreamFault::Malformed));
+        assert!(!r.saw_done);
+    }
+
+    #[test]
+    fn an_in_band_error_is_relayed_and_ends_the_stream() {
+        let s = b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: [DONE]\n\n";
+        let (r, out) = relay(s, false);
+        assert_eq!(out, b"data: {\"error\":{\"message\":\"boom\"}}\n\n");
+        assert_eq!(r.fault, Some(StreamFault::InBandError));
+    }
+
+    #[test]
     fn frames_named_and_multi_line_events() {
         let mut out = BytesMut::new();
         let ev = SseEvent {
@@ -152,13 +189,5 @@ mod tests {
         };
         write_frame(&ev, &mut out);
         assert_eq!(out.as_ref(), b"event: error\ndata: a\ndata: b\n\n");
-    }
-
-    #[test]
-    fn usage_detection_needs_an_object() {
-        assert!(carries_usage_object(b"{\"usage\": {}}"));
-        assert!(!carries_usage_object(b"{\"usage\":null}"));
-        assert!(!carries_usage_object(b"{\"x\":\"usage\"}"));
-        assert!(!carries_usage_object(b"\"usage\""));
     }
 }

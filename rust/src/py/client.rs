@@ -25,7 +25,7 @@ use crate::http::{
     ClientConfig, RequestSpec, ResponseHead, Target as CoreTarget, UpstreamBody, UpstreamClient,
     UpstreamError,
 };
-use crate::relay::{OpenAiRelay, Usage};
+use crate::relay::{OpenAiRelay, StreamFault, Usage};
 use crate::sse::SseParser;
 
 /// `(event name, data)` pairs handed to Python in one `poll`.
@@ -275,6 +275,7 @@ struct StreamState {
     truncated: bool,
     saw_done: bool,
     usage: Option<Usage>,
+    fault: Option<StreamFault>,
     waiter: Option<Py<PyAny>>,
 }
 
@@ -386,6 +387,13 @@ impl UpstreamResponse {
         Ok(lock(&self.shared()?.state).saw_done)
     }
 
+    /// Why an OpenAI relay ended early: 'malformed' (an event that was not JSON, not sent on)
+    /// or 'in_band_error' (the upstream's error event, sent on); None otherwise.
+    #[getter]
+    fn fault(&self) -> PyResult<Option<&'static str>> {
+        Ok(lock(&self.shared()?.state).fault.map(StreamFault::as_str))
+    }
+
     /// `(prompt_tokens, completion_tokens, total_tokens)` seen on the stream, if any.
     #[getter]
     fn usage(&self) -> PyResult<Option<(u64, u64, u64)>> {
@@ -478,10 +486,15 @@ async fn pump(
                 Mode::OpenAi(relay) => {
                     parser.feed_into(&chunk, &mut parsed);
                     for ev in parsed.drain(..) {
-                        relay.push(&ev, &mut st.framed);
+                        if !relay.push(&ev, &mut st.framed) {
+                            // Nothing after a fault is relayed; ending here closes upstream.
+                            st.finished = Some(Ok(()));
+                            break;
+                        }
                     }
                     st.saw_done = relay.saw_done;
                     st.usage = relay.usage;
+                    st.fault = relay.fault;
                 }
             },
             Ok(None) => {
