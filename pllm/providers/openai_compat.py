@@ -65,6 +65,7 @@ class _ErrorProbe(msgspec.Struct):
 
 class _ErrorObject(msgspec.Struct):
     message: str | None = None
+    code: str | int | None = None
 
 
 _probe = msgspec.json.Decoder(_ErrorProbe)
@@ -108,7 +109,8 @@ def _map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) 
         except msgspec.DecodeError:
             obj = None
         if isinstance(obj, _ErrorObject) and obj.message is not None:
-            return GatewayError(status, obj.message, headers=fwd, raw_body=body)
+            code = None if obj.code is None else str(obj.code)
+            return GatewayError(status, obj.message, code=code, headers=fwd, raw_body=body)
         if isinstance(obj, str):
             return GatewayError(status, obj, headers=fwd, code="upstream_error")
     if probe is not None and probe.message:

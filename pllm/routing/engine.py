@@ -258,6 +258,12 @@ class RoutingEngine:
         dep = self.deployments[index]
         req.deployment = dep.id
         req.upstream_head_at = None
+        # Set before the attempt: its response head carries them.
+        req.extra_headers = []
+        if group != req.model:
+            req.extra_headers.append((b"x-pllm-model", group.encode()))
+        if number > 1:
+            req.extra_headers.append((b"x-pllm-attempts", str(number).encode()))
         outcome: Outcome = "neutral"
         retry_after, error = 0.0, None
         started = time.perf_counter()
@@ -294,8 +300,6 @@ class RoutingEngine:
                 "pllm_attempts_total",
                 (("model", group), ("deployment", dep.id), ("outcome", outcome)),
             )
-        if number > 1 and error is None:
-            req.extra_headers.append((b"x-pllm-attempts", str(number).encode()))
         return error
 
     def samples(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:

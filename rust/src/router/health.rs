@@ -3,9 +3,10 @@
 //! ```text
 //! score = 100 × success × latency × streak            (0 while the circuit is open)
 //!   success = EWMA of outcomes (1 success, 0 failure), α = 0.1, starting at 1
-//!   latency = min(1, baseline / recent), at least 0.1, where recent is an EWMA of total
-//!             latency (α = 0.3) and baseline a slow EWMA of the same (α = 0.02): a
-//!             deployment is judged against its own normal speed, not against others
+//!   latency = 1 while recent ≤ 1.5 × baseline + 50 ms, else (1.5 × baseline + 50 ms) / recent,
+//!             at least 0.1, where recent is an EWMA of total latency (α = 0.3) and baseline a
+//!             slow EWMA of the same (α = 0.02): a deployment is judged against its own normal
+//!             speed, not against others, and ordinary jitter costs nothing
 //!   streak  = max(0, 1 − 0.15 × consecutive failures)
 //! ```
 
@@ -13,6 +14,8 @@ const SUCCESS_ALPHA: f64 = 0.1;
 const RECENT_ALPHA: f64 = 0.3;
 const BASELINE_ALPHA: f64 = 0.02;
 const TTFT_ALPHA: f64 = 0.3;
+const LATENCY_TOLERANCE: f64 = 1.5;
+const LATENCY_SLACK_MS: f64 = 50.0;
 
 #[derive(Debug, Clone)]
 pub struct Health {
@@ -62,8 +65,13 @@ impl Health {
             return 0.0;
         }
         let latency = match (self.recent_ms, self.baseline_ms) {
-            (Some(recent), Some(baseline)) if recent > baseline && recent > 0.0 => {
-                (baseline / recent).max(0.1)
+            (Some(recent), Some(baseline)) => {
+                let tolerated = LATENCY_TOLERANCE * baseline + LATENCY_SLACK_MS;
+                if recent > tolerated {
+                    (tolerated / recent).max(0.1)
+                } else {
+                    1.0
+                }
             }
             _ => 1.0,
         };
@@ -97,7 +105,7 @@ mod tests {
             h.record_success(t, 100.0, 10.0);
         }
         for t in 50..60 {
-            h.record_success(t, 400.0, 10.0);
+            h.record_success(t, 1000.0, 10.0);
         }
         let s = h.score(false);
         assert!((10.0..60.0).contains(&s), "{s}");
