@@ -1,5 +1,8 @@
 """Load benchmark: pllm against nginx direct, a bare Granian+aiohttp proxy and LiteLLM.
 
+`pllm-claude` is pllm again, with the same OpenAI requests routed to an `anthropic/`
+deployment on the mock: its rows minus `pllm`'s are the cost of the translation.
+
 Method (see benches/README.md): each target runs alone, pinned to CPU 1; the nginx mock
 upstream, wrk and the streaming client share CPU 0. Targets are measured one after the
 other in one run, because numbers on this host drift between runs.
@@ -40,7 +43,10 @@ CONNECTIONS = (1, 64, 256)
 STREAM_CONCURRENCY = 64
 MASTER_KEY = "sk-bench-master"
 CHAT_PATH = "/v1/chat/completions"
-ALL_TARGETS = ("direct", "pllm", "granian+aiohttp", "litellm")
+ALL_TARGETS = ("direct", "pllm", "pllm-claude", "granian+aiohttp", "litellm")
+# Models the clients ask for (non-streaming, streaming), where a target differs from the
+# OpenAI pair `bench` / `bench-stream`.
+TARGET_MODELS = {"pllm-claude": ("bench-claude", "bench-claude-stream")}
 MIB = 1024 * 1024
 
 
@@ -51,9 +57,10 @@ class Target:
     port: int
     auth: str
     stream_path: str
-    stream_model: str
     startup_timeout: float
     env: dict[str, str] | None = None
+    model: str = "bench"
+    stream_model: str = "bench-stream"
 
     @property
     def slug(self) -> str:
@@ -61,7 +68,8 @@ class Target:
 
 
 def gateway_config(upstream_port: int) -> str:
-    """LiteLLM-style config that pllm and LiteLLM both read: two models on the mock."""
+    """LiteLLM-style config that pllm and LiteLLM both read: an OpenAI and an Anthropic
+    deployment on the mock, each with a streaming twin (the mock answers by path)."""
     base = f"http://127.0.0.1:{upstream_port}"
     return f"""\
 model_list:
@@ -69,6 +77,11 @@ model_list:
     litellm_params: {{model: openai/bench, api_base: "{base}/v1", api_key: sk-upstream}}
   - model_name: bench-stream
     litellm_params: {{model: openai/bench, api_base: "{base}/stream/v1", api_key: sk-upstream}}
+  - model_name: bench-claude
+    litellm_params: {{model: anthropic/bench, api_base: "{base}/anthropic", api_key: sk-upstream}}
+  - model_name: bench-claude-stream
+    litellm_params:
+      {{model: anthropic/bench, api_base: "{base}/anthropic-stream", api_key: sk-upstream}}
 general_settings: {{master_key: {MASTER_KEY}}}
 """
 
@@ -86,16 +99,18 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
             port,
             auth="",
             stream_path="/stream/v1/chat/completions",
-            stream_model="bench-stream",
             startup_timeout=10,
         )
 
     def gateway(argv: list[str], startup_timeout: float, env: dict[str, str] | None) -> Target:
-        return Target(name, argv, port, MASTER_KEY, CHAT_PATH, "bench-stream", startup_timeout, env)
+        model, stream_model = TARGET_MODELS.get(name, ("bench", "bench-stream"))
+        return Target(
+            name, argv, port, MASTER_KEY, CHAT_PATH, startup_timeout, env, model, stream_model
+        )
 
     config = workdir / "gateway.yaml"
     config.write_text(gateway_config(upstream_port))
-    if name == "pllm":
+    if name in ("pllm", "pllm-claude"):
         return gateway([str(PLLM), "serve", "--config", str(config), *host], 30, None)
     if name == "granian+aiohttp":
         argv = [
@@ -130,7 +145,7 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
 
 def chat_request(target: Target) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(
-        {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
+        {"model": target.model, "messages": [{"role": "user", "content": "Say hello."}]}
     ).encode()
     headers = {"Content-Type": "application/json"}
     if target.auth:
@@ -157,7 +172,7 @@ def run_wrk(target: Target, connections: int, seconds: int, raw: Path | None) ->
         str(BENCHES / "post.lua"),
         f"http://127.0.0.1:{target.port}{CHAT_PATH}",
     ]
-    env = {**os.environ, "BENCH_AUTH": target.auth}
+    env = {**os.environ, "BENCH_AUTH": target.auth, "BENCH_MODEL": target.model}
     out = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
     )

@@ -1,4 +1,8 @@
-"""The nginx mock upstream: a fixed OpenAI chat completion and a fixed SSE stream.
+"""The nginx mock upstream: fixed OpenAI and Anthropic replies, streamed and not.
+
+OpenAI: a chat completion and a `chat.completion.chunk` SSE stream. Anthropic (for the
+`pllm-claude` target, which reaches it through an `anthropic/` deployment): a Messages
+response and a Messages SSE stream with the same 50 words.
 
 nginx is the cheapest server available, so the upstream costs the target core nothing and
 takes as little as possible from the client core.
@@ -7,6 +11,7 @@ takes as little as possible from the client core.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 CREATED = 1764400000
@@ -17,6 +22,15 @@ CHAT_BODY_SIZE = 357
 
 def _compact(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
+
+
+def _padded(render: Callable[[str], bytes]) -> bytes:
+    """`render(text)` with the text padded so that the body is exactly CHAT_BODY_SIZE bytes."""
+    base = "Hello from the mock upstream."
+    pad = CHAT_BODY_SIZE - len(render(base))
+    if pad < 0:
+        raise ValueError("body template is larger than CHAT_BODY_SIZE")
+    return render(base + "." * pad)
 
 
 def chat_completion_body() -> bytes:
@@ -42,11 +56,7 @@ def chat_completion_body() -> bytes:
             }
         ).encode()
 
-    base = "Hello from the mock upstream."
-    pad = CHAT_BODY_SIZE - len(render(base))
-    if pad < 0:
-        raise ValueError("chat body template is larger than CHAT_BODY_SIZE")
-    return render(base + "." * pad)
+    return _padded(render)
 
 
 def stream_body() -> bytes:
@@ -82,6 +92,66 @@ def stream_body() -> bytes:
 STREAM_DATA_LINES = STREAM_WORDS + 2
 
 
+def anthropic_message_body() -> bytes:
+    """An Anthropic Messages response (`type: message`), padded to CHAT_BODY_SIZE bytes."""
+
+    def render(text: str) -> bytes:
+        return _compact(
+            {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "bench",
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 14, "output_tokens": 12},
+            }
+        ).encode()
+
+    return _padded(render)
+
+
+def anthropic_stream_body() -> bytes:
+    """An Anthropic Messages stream as the API documents it: `message_start`, one text
+    block (`content_block_start`, a `ping`, 50 `text_delta`s with the OpenAI stream's
+    words, `content_block_stop`), `message_delta` (stop reason, output tokens),
+    `message_stop`. Each event is an `event:` line and a `data:` line."""
+
+    def event(name: str, **payload: object) -> str:
+        return f"event: {name}\ndata: {_compact({'type': name, **payload})}\n\n"
+
+    start = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "bench",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 14, "output_tokens": 1},
+    }
+    events = [
+        event("message_start", message=start),
+        event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+        event("ping"),
+    ]
+    events += [
+        event("content_block_delta", index=0, delta={"type": "text_delta", "text": f"word{i} "})
+        for i in range(STREAM_WORDS)
+    ]
+    events += [
+        event("content_block_stop", index=0),
+        event(
+            "message_delta",
+            delta={"stop_reason": "end_turn", "stop_sequence": None},
+            usage={"output_tokens": STREAM_WORDS},
+        ),
+        event("message_stop"),
+    ]
+    return "".join(events).encode()
+
+
 def _nginx_literal(body: bytes) -> str:
     text = body.decode()
     # Inside an nginx quoted string these would be escapes or variables; the bodies are
@@ -95,14 +165,17 @@ def _nginx_literal(body: bytes) -> str:
 def write_nginx(workdir: Path, port: int) -> Path:
     """Write the bodies and an nginx.conf under `workdir`; returns the conf path.
 
-    The JSON is answered from memory by `return 200`. The stream (9 KB) is over nginx's
-    4 KiB limit on a config string, so it is a file; nginx's static handler refuses POST,
-    hence the `error_page 405` hop, which re-enters as GET on an internal location.
+    The JSON replies are answered from memory by `return 200`. The streams (7 and 9 KB) are
+    over nginx's 4 KiB limit on a config string, so they are files; nginx's static handler
+    refuses POST, hence the `error_page 405` hop, which re-enters as GET on an internal
+    location.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    chat, stream = chat_completion_body(), stream_body()
+    chat, message = chat_completion_body(), anthropic_message_body()
     (workdir / "chat_completion.json").write_bytes(chat)
-    (workdir / "stream.sse").write_bytes(stream)
+    (workdir / "stream.sse").write_bytes(stream_body())
+    (workdir / "message.json").write_bytes(message)
+    (workdir / "anthropic_stream.sse").write_bytes(anthropic_stream_body())
     conf = workdir / "nginx.conf"
     # One process (master_process off): it serves on the CPU it is pinned to and, unlike a
     # worker, does not switch to `nobody`, who could not read the 0700 temp dir.
@@ -141,6 +214,19 @@ http {{
             internal;
             default_type text/event-stream;
             alias {workdir}/stream.sse;
+        }}
+        location = /anthropic/v1/messages {{
+            default_type application/json;
+            return 200 {_nginx_literal(message)};
+        }}
+        location = /anthropic-stream/v1/messages {{
+            error_page 405 =200 /_anthropic_stream.sse;
+            return 405;
+        }}
+        location = /_anthropic_stream.sse {{
+            internal;
+            default_type text/event-stream;
+            alias {workdir}/anthropic_stream.sse;
         }}
         location / {{ return 404; }}
     }}

@@ -1,12 +1,17 @@
 -- wrk script: POST one small non-streaming chat completion on every request.
--- BENCH_AUTH (the gateway's master key) comes from the harness; the mock upstream ignores it.
+-- BENCH_AUTH (the gateway's master key) and BENCH_MODEL (default "bench") come from the
+-- harness; the mock upstream ignores both.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth ~= nil and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
 end
-wrk.body = '{"model":"bench","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":16}'
+local model = os.getenv("BENCH_MODEL")
+if model == nil or model == "" then
+  model = "bench"
+end
+wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":16}'
 
 -- One machine-readable line next to wrk's own report, with exact percentiles (in µs)
 -- and the error counts, so the harness does not parse wrk's rounded, unit-suffixed text.

@@ -107,6 +107,16 @@ def _resource_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _claude_note(results: dict[str, Any]) -> str:
+    if not any(t["name"] == "pllm-claude" for t in results["targets"]):
+        return ""
+    return (
+        "`pllm-claude` is pllm with the same OpenAI requests sent to an `anthropic/` deployment "
+        "on the mock (a 357-byte Messages response; a Messages stream of the same 50 words), so "
+        "its rows minus `pllm`'s are the cost of the translation. "
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta, cfg = results["meta"], results["config"]
     conc = cfg["stream_concurrency"]
@@ -129,7 +139,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{cfg['client_cpu']}. Non-streaming: `wrk -t1 -c{{1,64,256}} --latency` with a POST "
         f"script, {cfg['warmup_s']:g} s warm-up then {cfg['duration_s']:g} s per point. "
         f"Streaming: aiohttp client, c=1 then c={conc} for {cfg['duration_s']:g} s each "
-        f"after a {cfg['warmup_s']:g} s warm-up. `direct` is a second nginx on the target core: "
+        f"after a {cfg['warmup_s']:g} s warm-up. {_claude_note(results)}"
+        "`direct` is a second nginx on the target core: "
         "`added` columns are a target minus `direct` at the same concurrency. CPU µs per request "
         "is the target tree's utime+stime over the measured run divided by completed requests. "
         "RSS is summed over the process tree. Start-up is spawn to the first 200 on a real chat "
