@@ -147,6 +147,8 @@ pub struct Router {
     exploration: f64,
     rng: u64,
     clock: Box<dyn Clock>,
+    /// Reused by every pick, so a pick allocates nothing.
+    scratch: Vec<usize>,
     pub ejections_total: u64,
 }
 
@@ -194,6 +196,7 @@ impl Router {
             exploration,
             rng: 0x9E37_79B9_7F4A_7C15,
             clock,
+            scratch: Vec::new(),
             ejections_total: 0,
         }
     }
@@ -219,7 +222,8 @@ impl Router {
                 retry_after_ms: 0,
             });
         };
-        let mut candidates = Vec::with_capacity(self.groups[gi].members.len());
+        let mut candidates = std::mem::take(&mut self.scratch);
+        candidates.clear();
         let mut remaining = 0usize;
         let mut ejected = 0usize;
         let mut retry_after = u64::MAX;
@@ -242,6 +246,7 @@ impl Router {
             }
         }
         if candidates.is_empty() {
+            self.scratch = candidates;
             let reason = if remaining == 0 {
                 NoPickReason::Exhausted
             } else if ejected == remaining {
@@ -324,6 +329,18 @@ impl Router {
             }
             Outcome::Neutral => d.breaker.on_neutral(),
         }
+    }
+
+    /// Whether one more deployment of group `gi` may be ejected: never more than
+    /// `max_ejected_percent` of the group, but always at least one (as Envoy does).
+    fn may_eject(&self, gi: usize) -> bool {
+        let members = &self.groups[gi].members;
+        let out = members
+            .iter()
+            .filter(|&&i| self.deps[i].breaker.counts_as_ejected())
+            .count();
+        let share = members.len() as f64 * self.breaker.max_ejected_percent / 100.0;
+        out < (share.floor() as usize).max(1)
     }
 
     pub fn health(&mut self) -> Vec<HealthView> {

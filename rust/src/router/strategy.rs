@@ -110,17 +110,18 @@ pub fn choose(
 /// A latency sample older than this no longer describes the deployment.
 const STALE_MS: u64 = 30_000;
 
-/// The next candidate at or after the group's cursor, in the group's member order.
+/// The next candidate at or after the group's cursor, in member order. A group's members are
+/// consecutive indices and candidates come in member order, so one pass finds it.
 fn round_robin(candidates: &[usize], group: &mut GroupState) -> usize {
+    let base = group.members[0];
     let n = group.members.len();
-    for step in 0..n {
-        let member = group.members[(group.cursor + step) % n];
-        if candidates.contains(&member) {
-            group.cursor = (group.cursor + step + 1) % n;
-            return member;
-        }
-    }
-    candidates[0]
+    let chosen = candidates
+        .iter()
+        .copied()
+        .find(|&c| c - base >= group.cursor)
+        .unwrap_or(candidates[0]);
+    group.cursor = (chosen - base + 1) % n;
+    chosen
 }
 
 /// nginx's smooth weighted round-robin: exact proportions over every window of

@@ -1,69 +1,104 @@
 //! Sliding one-minute window of requests and tokens, in one-second buckets, for `rpm`/`tpm`.
+//!
+//! Running totals are kept beside the buckets and buckets are expired as time moves on, so
+//! reading the totals costs O(1) however often the router asks (once per deployment per pick).
 
 const BUCKETS: usize = 60;
 const BUCKET_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
-    second: u64,
     requests: u64,
     tokens: i64,
 }
 
 #[derive(Debug, Clone)]
 pub struct RateWindow {
-    buckets: [Bucket; BUCKETS],
+    /// Boxed: the router scans every deployment of a group per pick, and keeping the rarely
+    /// read buckets out of line keeps that scan inside the L1 cache.
+    buckets: Box<[Bucket; BUCKETS]>,
+    /// The second the newest bucket belongs to.
+    current: u64,
+    requests: u64,
+    tokens: i64,
 }
 
 impl Default for RateWindow {
     fn default() -> Self {
         Self {
-            buckets: [Bucket::default(); BUCKETS],
+            buckets: Box::new([Bucket::default(); BUCKETS]),
+            current: 0,
+            requests: 0,
+            tokens: 0,
         }
     }
 }
 
 impl RateWindow {
-    fn bucket(&mut self, now_ms: u64) -> &mut Bucket {
-        let second = now_ms / BUCKET_MS + 1; // +1: second 0 marks an unused bucket
-        let b = &mut self.buckets[(second % BUCKETS as u64) as usize];
-        if b.second != second {
-            *b = Bucket {
-                second,
-                ..Bucket::default()
-            };
+    /// Expires every bucket that left the window since the last call.
+    fn advance(&mut self, now_ms: u64) {
+        let second = now_ms / BUCKET_MS;
+        if second <= self.current {
+            return;
         }
-        b
+        let steps = (second - self.current).min(BUCKETS as u64);
+        for s in 1..=steps {
+            let b = &mut self.buckets[((self.current + s) % BUCKETS as u64) as usize];
+            self.requests -= b.requests;
+            self.tokens -= b.tokens;
+            *b = Bucket::default();
+        }
+        self.current = second;
     }
 
     pub fn add(&mut self, now_ms: u64, requests: u64, tokens: i64) {
-        let b = self.bucket(now_ms);
+        self.advance(now_ms);
+        let b = &mut self.buckets[(self.current % BUCKETS as u64) as usize];
         b.requests += requests;
         b.tokens += tokens;
+        self.requests += requests;
+        self.tokens += tokens;
     }
 
-    fn live(&self, now_ms: u64) -> impl Iterator<Item = &Bucket> {
-        let current = now_ms / BUCKET_MS + 1;
-        self.buckets
-            .iter()
-            .filter(move |b| b.second != 0 && b.second + (BUCKETS as u64) > current)
+    /// The bucket of `second`, if it is still inside the window at `now_second`.
+    fn live(&self, second: u64, now_second: u64) -> Option<&Bucket> {
+        let in_window = second <= self.current && second + BUCKETS as u64 > now_second;
+        in_window.then(|| &self.buckets[(second % BUCKETS as u64) as usize])
     }
 
-    /// Requests and tokens in the last minute.
+    /// Requests and tokens in the last minute. Read-only: the buckets that left the window
+    /// since the last `add` (usually none or one) are subtracted on the fly.
     pub fn totals(&self, now_ms: u64) -> (u64, u64) {
-        let (r, t) = self
-            .live(now_ms)
-            .fold((0u64, 0i64), |(r, t), b| (r + b.requests, t + b.tokens));
-        (r, u64::try_from(t).unwrap_or(0))
+        let now_second = now_ms / BUCKET_MS;
+        let (mut requests, mut tokens) = (self.requests, self.tokens);
+        if now_second > self.current {
+            let gone = (now_second - self.current).min(BUCKETS as u64);
+            for age in 0..gone {
+                // The oldest buckets: seconds current-59, current-58, … leave first.
+                let second = (self.current + age + 1).wrapping_sub(BUCKETS as u64);
+                let b = &self.buckets[(second % BUCKETS as u64) as usize];
+                if second <= self.current && self.current - second < BUCKETS as u64 {
+                    requests -= b.requests;
+                    tokens -= b.tokens;
+                }
+            }
+        }
+        (requests, u64::try_from(tokens).unwrap_or(0))
     }
 
-    /// Milliseconds until the oldest live bucket leaves the window (when capacity frees up).
+    /// Milliseconds until the oldest non-empty bucket leaves the window (capacity frees up).
     pub fn ms_until_oldest_expires(&self, now_ms: u64) -> u64 {
-        self.live(now_ms)
-            .filter(|b| b.requests > 0 || b.tokens > 0)
-            .map(|b| (b.second - 1 + BUCKETS as u64) * BUCKET_MS)
-            .min()
-            .map_or(BUCKET_MS, |expires| expires.saturating_sub(now_ms).max(1))
+        let now_second = now_ms / BUCKET_MS;
+        let first = self.current.saturating_sub(BUCKETS as u64 - 1);
+        (first..=self.current)
+            .find(|&second| {
+                self.live(second, now_second)
+                    .is_some_and(|b| b.requests > 0 || b.tokens > 0)
+            })
+            .map_or(BUCKET_MS, |second| {
+                let expires = (second + BUCKETS as u64) * BUCKET_MS;
+                expires.saturating_sub(now_ms).max(1)
+            })
     }
 }
 
@@ -80,7 +115,17 @@ mod tests {
         assert_eq!(w.totals(59_999), (3, 150));
         assert_eq!(w.totals(60_000), (2, 50));
         assert_eq!(w.totals(90_000), (0, 0));
-        assert_eq!(w.ms_until_oldest_expires(30_000), 30_000);
+        w.add(90_000, 1, 1);
+        assert_eq!(w.totals(500_000), (0, 0));
+    }
+
+    #[test]
+    fn tells_when_the_oldest_request_expires() {
+        let mut w = RateWindow::default();
+        w.add(1_500, 1, 0);
+        w.add(30_000, 1, 0);
+        assert_eq!(w.ms_until_oldest_expires(30_000), 31_000);
+        assert_eq!(w.ms_until_oldest_expires(61_000), 29_000);
     }
 
     #[test]
