@@ -295,14 +295,6 @@ impl Router {
         let Some(gi) = self.deps.get(idx).map(|d| d.group) else {
             return;
         };
-        let out_now = self.groups[gi]
-            .members
-            .iter()
-            .filter(|&&i| self.deps[i].breaker.counts_as_ejected())
-            .count();
-        let size = self.groups[gi].members.len();
-        let cap =
-            ((size as f64 * self.breaker.max_ejected_percent / 100.0).floor() as usize).max(1);
         let d = &mut self.deps[idx];
         d.in_flight = d.in_flight.saturating_sub(1);
         let delta = i64::try_from(tokens_used).unwrap_or(i64::MAX)
@@ -315,8 +307,9 @@ impl Router {
             }
             Outcome::Failure => {
                 d.health.record_failure(now);
-                let may_eject = out_now < cap;
                 let consecutive = d.health.consecutive_failures;
+                let may_eject = self.may_eject(gi);
+                let d = &mut self.deps[idx];
                 if d.breaker
                     .on_failure(now, consecutive, may_eject, &self.breaker)
                 {
