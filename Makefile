@@ -48,5 +48,8 @@ bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see 
 bench-micro: dev ## pytest-benchmark: translation cost per request and per stream chunk
 	$(BIN)/pytest benches/micro --benchmark-only -p no:cacheprovider
 
+bench-rust: ## criterion: a router pick among 100 and 10 deployments
+	cargo bench --bench pick
+
 clean: ## remove build outputs and the venvs
 	rm -rf target $(VENV) .bench-venv .mypy_cache .ruff_cache .pytest_cache
