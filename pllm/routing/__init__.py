@@ -1,1 +1,1 @@
-"""Which deployment serves a request. Round-robin for now; strategies move into Rust next."""
+"""Which deployment serves a request: the native router, the retry/fallback loop, shedding."""
