@@ -15,7 +15,7 @@ from pllm.api.http import Request
 from pllm.errors import GatewayError
 from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.routing.forward import send_upstream
-from pllm.streaming.relay import error_frame, upstream_failure
+from pllm.streaming.relay import error_frame, parked_events
 from pllm.translate import (
     AnthropicToOpenAIStream,
     anthropic_to_openai_response,
@@ -78,24 +78,17 @@ async def relay_anthropic_as_openai(
     failure: GatewayError | None = None
     await req.start_stream()
     try:
-        while translator.failure is None:
-            try:
-                batch = resp.poll()
-            except pllm_accel.UpstreamError as e:
-                failure = upstream_failure(e, deployment)
-                break
-            if batch is None:
-                break
-            if not batch:
-                await resp.wait()
-                continue
-            try:
+        try:
+            async for batch in parked_events(resp, deployment):
                 out = b"".join([translator.feed(name, data) for name, data in batch])
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                failure = invalid_reply(deployment)
-                break
-            if out:
-                await req.send_chunk(out)
+                if out:
+                    await req.send_chunk(out)
+                if translator.failure is not None:
+                    break
+        except GatewayError as e:
+            failure = e
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            failure = invalid_reply(deployment)
         req.usage = translator.usage
         if translator.failure is not None:
             req.error = translator.failure.code

@@ -19,7 +19,7 @@ from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.providers.mock import MockBackend
 from pllm.routing.forward import send_upstream
 from pllm.routing.forward_anthropic import invalid_reply
-from pllm.streaming.relay import upstream_failure
+from pllm.streaming.relay import parked_events
 from pllm.translate import (
     OpenAIToAnthropicStream,
     anthropic_to_openai_request,
@@ -120,32 +120,25 @@ async def _relay_raw(req: Request, resp: pllm_accel.UpstreamResponse, deployment
     failure: GatewayError | None = None
     await req.start_stream()
     try:
-        while True:
-            try:
-                batch = resp.poll()
-            except pllm_accel.UpstreamError as e:
-                failure = upstream_failure(e, deployment)
-                break
-            if batch is None:
-                break
-            if not batch:
-                await resp.wait()
-                continue
-            raw = b"".join([chunk for _, chunk in batch])
-            await req.send_chunk(raw)
-            for name, data in parser.feed(raw):
-                if name == "message_start" or name == "message_delta":
-                    try:
-                        probe = _probe(data)
-                    except (msgspec.DecodeError, msgspec.ValidationError):
-                        continue
-                    found = probe.message.usage if probe.message is not None else probe.usage
-                    if found is not None:
-                        usage.merge(found)
-                elif name == "message_stop":
-                    done = True
-                elif name == "error":
-                    upstream_error = True
+        try:
+            async for batch in parked_events(resp, deployment):
+                raw = b"".join([chunk for _, chunk in batch])
+                await req.send_chunk(raw)
+                for name, data in parser.feed(raw):
+                    if name == "message_start" or name == "message_delta":
+                        try:
+                            probe = _probe(data)
+                        except (msgspec.DecodeError, msgspec.ValidationError):
+                            continue
+                        found = probe.message.usage if probe.message is not None else probe.usage
+                        if found is not None:
+                            usage.merge(found)
+                    elif name == "message_stop":
+                        done = True
+                    elif name == "error":
+                        upstream_error = True
+        except GatewayError as e:
+            failure = e
         req.usage = usage.gateway_usage()
         if upstream_error:
             req.error = "upstream_error"
@@ -169,24 +162,17 @@ async def _relay_openai(
     failure: GatewayError | None = None
     await req.start_stream()
     try:
-        while not translator.done and translator.failure is None:
-            try:
-                batch = resp.poll()
-            except pllm_accel.UpstreamError as e:
-                failure = upstream_failure(e, deployment)
-                break
-            if batch is None:
-                break
-            if not batch:
-                await resp.wait()
-                continue
-            try:
+        try:
+            async for batch in parked_events(resp, deployment):
                 out = b"".join([translator.feed(data) for _, data in batch])
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                failure = invalid_reply(deployment)
-                break
-            if out:
-                await req.send_chunk(out)
+                if out:
+                    await req.send_chunk(out)
+                if translator.done or translator.failure is not None:
+                    break
+        except GatewayError as e:
+            failure = e
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            failure = invalid_reply(deployment)
         await _end(req, translator, failure, deployment)
     finally:
         resp.close()

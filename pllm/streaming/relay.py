@@ -48,6 +48,24 @@ def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayE
     )
 
 
+async def parked_events(
+    resp: pllm_accel.UpstreamResponse, deployment: str
+) -> AsyncIterator[list[tuple[str | None, bytes]]]:
+    """The batches an ``"events"`` or ``"raw"`` relay parks, as they come, until the upstream
+    body ends; a failure of the upstream is raised as the :class:`GatewayError` to report."""
+    while True:
+        try:
+            batch = resp.poll()
+        except pllm_accel.UpstreamError as e:
+            raise upstream_failure(e, deployment) from None
+        if batch is None:
+            return
+        if batch:
+            yield batch
+        else:
+            await resp.wait()
+
+
 async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deployment: str) -> None:
     """Relays an OpenAI-format stream that the native client is already pumping (sent with an
     ``"openai"`` relay): parsing, framing and usage capture happen in Rust."""
