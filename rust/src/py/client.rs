@@ -1,13 +1,14 @@
 //! `HttpClient`: the upstream exchange exposed to asyncio.
 //!
-//! One `send` call is one Tokio task that connects (or reuses a pooled connection), sends, waits
-//! for the head and — for a non-streaming call or an error status — reads the whole body, then
+//! One `send` call is one Tokio task (the sends of one event-loop iteration are spawned
+//! together, with one wake-up of the Tokio thread) that connects (or reuses a pooled
+//! connection), sends, waits for the head and — for a non-streaming call or an error status — reads the whole body, then
 //! resolves one asyncio future through the [`Bridge`]. A streaming body is read by a pump task
 //! that parses SSE as bytes arrive and parks the events for the loop to `poll`; `wait` returns a
 //! future only when nothing is parked, so a busy stream costs no wake-ups at all.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -45,6 +46,9 @@ pub struct HttpClient {
     clients: Mutex<HashMap<u64, UpstreamClient>>,
     bridge: Arc<Bridge>,
     create_future: Arc<Py<PyAny>>,
+    call_soon: Py<PyAny>,
+    /// Sends queued during the current loop iteration, spawned together by `flush`.
+    pending: Mutex<Vec<Job>>,
 }
 
 fn duration(seconds: f64, what: &str) -> PyResult<Duration> {
@@ -85,6 +89,8 @@ impl HttpClient {
             clients: Mutex::new(HashMap::new()),
             bridge,
             create_future: Arc::new(event_loop.getattr("create_future")?.unbind()),
+            call_soon: event_loop.getattr("call_soon")?.unbind(),
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -105,8 +111,7 @@ impl HttpClient {
     #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none"))]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         target: &Target,
         body: &[u8],
         request_id: &str,
@@ -116,6 +121,8 @@ impl HttpClient {
         max_body_bytes: usize,
         relay: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
         let mode = Mode::parse(relay)?;
         let spec = RequestSpec {
             target: target.inner.clone(),
@@ -125,23 +132,49 @@ impl HttpClient {
             first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
             chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
         };
-        let client = self.client_for(duration(connect_timeout, "connect_timeout")?)?;
-        let fut = self.create_future.bind(py).call0()?;
+        let client = this.client_for(duration(connect_timeout, "connect_timeout")?)?;
+        let fut = this.create_future.bind(py).call0()?;
+        let abort = Arc::new(AbortSlot::default());
         let exchange = Exchange {
             future: fut.clone().unbind(),
-            bridge: self.bridge.clone(),
-            create_future: self.create_future.clone(),
-            task_slot: Arc::new(OnceLock::new()),
+            bridge: this.bridge.clone(),
+            create_future: this.create_future.clone(),
+            abort: abort.clone(),
         };
-        let slot = exchange.task_slot.clone();
-        let task = self
-            .handle
-            .spawn(exchange.run(client, spec, mode, max_body_bytes));
-        let abort = task.abort_handle();
-        // Set before the loop can see the completion: that needs this call to return first.
-        let _ = slot.set(abort.clone());
-        fut.call_method1("add_done_callback", (CancelOnDone { task: abort },))?;
+        let job = Job {
+            exchange,
+            client,
+            spec,
+            mode,
+            max: max_body_bytes,
+        };
+        let first = {
+            let mut pending = lock(&this.pending);
+            pending.push(job);
+            pending.len() == 1
+        };
+        if first {
+            // One wake-up of the Tokio thread per loop iteration, not one per request: on a
+            // busy core each cross-thread wake-up costs a context switch.
+            this.call_soon.bind(py).call1((slf.getattr("flush")?,))?;
+        }
+        fut.call_method1("add_done_callback", (CancelOnDone { slot: abort },))?;
         Ok(fut)
+    }
+
+    /// Spawns every queued send in one task (scheduled by `send` with `loop.call_soon`).
+    fn flush(&self) {
+        let jobs = std::mem::take(&mut *lock(&self.pending));
+        if jobs.is_empty() {
+            return;
+        }
+        self.handle.spawn(async move {
+            for job in jobs {
+                let slot = job.exchange.abort.clone();
+                let task = tokio::spawn(job.exchange.run(job.client, job.spec, job.mode, job.max));
+                slot.set(task.abort_handle());
+            }
+        });
     }
 
     /// Stops the runtime's threads; pending requests are dropped (their sockets closed).
@@ -184,8 +217,8 @@ struct Exchange {
     future: Py<PyAny>,
     bridge: Arc<Bridge>,
     create_future: Arc<Py<PyAny>>,
-    /// The task's own abort handle, for the `UpstreamResponse` to stop its pump.
-    task_slot: Arc<OnceLock<AbortHandle>>,
+    /// The task's own abort handle: cancels the exchange, or stops its pump.
+    abort: Arc<AbortSlot>,
 }
 
 impl Exchange {
@@ -209,20 +242,13 @@ impl Exchange {
             future,
             bridge,
             create_future,
-            task_slot,
+            abort,
         } = self;
         bridge.complete(Completion {
             future,
             make: Box::new(move |py| {
                 let (head, full, stream) = outcome.map_err(to_py)?;
-                let resp = UpstreamResponse::new(
-                    py,
-                    head,
-                    full,
-                    stream,
-                    task_slot.get().cloned(),
-                    create_future,
-                );
+                let resp = UpstreamResponse::new(py, head, full, stream, abort, create_future);
                 Ok(Py::new(py, resp)?.into_any())
             }),
         });
@@ -248,18 +274,52 @@ impl Target {
     }
 }
 
+/// Abort handle of an exchange task, which is spawned a little after `send` returns: an abort
+/// that comes first is remembered and applied when the handle arrives.
+#[derive(Default)]
+pub struct AbortSlot {
+    inner: Mutex<(Option<AbortHandle>, bool)>,
+}
+
+impl AbortSlot {
+    fn set(&self, handle: AbortHandle) {
+        let mut slot = lock(&self.inner);
+        if slot.1 {
+            handle.abort();
+        }
+        slot.0 = Some(handle);
+    }
+
+    fn abort(&self) {
+        let mut slot = lock(&self.inner);
+        slot.1 = true;
+        if let Some(handle) = &slot.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// One queued `send`.
+struct Job {
+    exchange: Exchange,
+    client: UpstreamClient,
+    spec: RequestSpec,
+    mode: Option<Mode>,
+    max: usize,
+}
+
 /// Done-callback that aborts the Tokio task when its asyncio future is cancelled, so a client
 /// that goes away before the response head also cancels the upstream request.
 #[pyclass(frozen, module = "pllm_accel._native")]
 pub struct CancelOnDone {
-    task: AbortHandle,
+    slot: Arc<AbortSlot>,
 }
 
 #[pymethods]
 impl CancelOnDone {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            self.task.abort();
+            self.slot.abort();
         }
         Ok(())
     }
@@ -325,7 +385,8 @@ pub struct UpstreamResponse {
     #[pyo3(get)]
     body: Option<Py<PyBytes>>,
     stream: Option<Arc<StreamShared>>,
-    pump: Mutex<Option<AbortHandle>>,
+    /// The exchange task, which pumps a streamed body: aborting it closes the connection.
+    pump: Option<Arc<AbortSlot>>,
     create_future: Arc<Py<PyAny>>,
 }
 
@@ -335,14 +396,14 @@ impl UpstreamResponse {
         head: ResponseHead,
         full: Option<Bytes>,
         stream: Option<Arc<StreamShared>>,
-        pump: Option<AbortHandle>,
+        pump: Arc<AbortSlot>,
         create_future: Arc<Py<PyAny>>,
     ) -> Self {
         Self {
             status: head.status,
             head_headers: head.headers,
             body: full.map(|b| PyBytes::new(py, &b).unbind()),
-            pump: Mutex::new(if stream.is_some() { pump } else { None }),
+            pump: stream.is_some().then_some(pump),
             stream,
             create_future,
         }
@@ -445,7 +506,7 @@ impl UpstreamResponse {
 
     /// Abandons the body: stops the pump and closes the upstream connection.
     fn close(&self) {
-        if let Some(task) = lock(&self.pump).take() {
+        if let Some(task) = &self.pump {
             task.abort();
         }
     }
@@ -453,7 +514,7 @@ impl UpstreamResponse {
 
 impl Drop for UpstreamResponse {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.pump).take() {
+        if let Some(task) = &self.pump {
             task.abort();
         }
     }
