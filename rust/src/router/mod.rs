@@ -87,10 +87,36 @@ pub struct DepState {
     pub breaker: Breaker,
     swrr: f64,
     cooldown_until_ms: u64,
+    /// 0 while nothing holds the deployment back; otherwise when it may be picked again
+    /// (circuit open until, 429 cool-down until, or `u64::MAX` while its half-open probe runs).
+    /// Lets a pick skip the breaker and cool-down logic for every healthy member.
+    gate_ms: u64,
+    /// Has an rpm, tpm or in-flight limit, so a pick must look at its window.
+    limited: bool,
 }
 
 impl DepState {
-    fn saturated_for(&self, now_ms: u64, tokens: u64) -> Option<u64> {
+    /// Brings the breaker and the gate up to date; true when the deployment may be picked.
+    fn refresh_gate(&mut self, now_ms: u64, cfg: &BreakerConfig) -> bool {
+        self.breaker.tick(now_ms, cfg);
+        let breaker = match self.breaker.state {
+            breaker::State::Open { until_ms } => until_ms,
+            breaker::State::HalfOpen { probing: true, .. } => u64::MAX,
+            breaker::State::Closed | breaker::State::HalfOpen { .. } => 0,
+        };
+        let cooling = if self.cooldown_until_ms > now_ms {
+            self.cooldown_until_ms
+        } else {
+            0
+        };
+        self.gate_ms = breaker.max(cooling);
+        self.gate_ms <= now_ms
+    }
+
+    fn saturated_for(&mut self, now_ms: u64, tokens: u64) -> Option<u64> {
+        // Keep the window current: a member that is rarely picked would otherwise make every
+        // read subtract its expired seconds again.
+        self.window.advance(now_ms);
         if self.spec.max_in_flight.is_some_and(|m| self.in_flight >= m) {
             return Some(100);
         }
@@ -170,7 +196,6 @@ impl Router {
             for spec in g.deployments {
                 members.push(deps.len());
                 deps.push(DepState {
-                    spec,
                     group: gi,
                     in_flight: 0,
                     window: RateWindow::default(),
@@ -178,6 +203,11 @@ impl Router {
                     breaker: Breaker::default(),
                     swrr: 0.0,
                     cooldown_until_ms: 0,
+                    gate_ms: 0,
+                    limited: spec.rpm.is_some()
+                        || spec.tpm.is_some()
+                        || spec.max_in_flight.is_some(),
+                    spec,
                 });
             }
             by_name.insert(g.name.clone(), gi);
@@ -224,44 +254,25 @@ impl Router {
         };
         let mut candidates = std::mem::take(&mut self.scratch);
         candidates.clear();
-        let mut remaining = 0usize;
-        let mut ejected = 0usize;
-        let mut retry_after = u64::MAX;
-        for &i in &self.groups[gi].members {
-            if exclude.contains(&i) {
+        // Members are consecutive indices. The common case costs a couple of comparisons per
+        // member; anything unusual (a gate set, a limit) takes the longer look.
+        let first = self.groups[gi].members[0];
+        for i in first..first + self.groups[gi].members.len() {
+            let d = &mut self.deps[i];
+            if d.gate_ms != 0 && !d.refresh_gate(now, &self.breaker) {
                 continue;
             }
-            remaining += 1;
-            let d = &mut self.deps[i];
-            d.breaker.tick(now, &self.breaker);
-            if d.breaker.blocks() {
-                ejected += 1;
-                retry_after = retry_after.min(d.breaker.ms_until_half_open(now).unwrap_or(1000));
-            } else if d.cooldown_until_ms > now {
-                retry_after = retry_after.min(d.cooldown_until_ms - now);
-            } else if let Some(wait) = d.saturated_for(now, tokens) {
-                retry_after = retry_after.min(wait);
-            } else {
-                candidates.push(i);
+            if d.limited && d.saturated_for(now, tokens).is_some() {
+                continue;
             }
+            if !exclude.is_empty() && exclude.contains(&i) {
+                continue;
+            }
+            candidates.push(i);
         }
         if candidates.is_empty() {
             self.scratch = candidates;
-            let reason = if remaining == 0 {
-                NoPickReason::Exhausted
-            } else if ejected == remaining {
-                NoPickReason::Ejected
-            } else {
-                NoPickReason::Saturated
-            };
-            return Err(NoPick {
-                reason,
-                retry_after_ms: if retry_after == u64::MAX {
-                    0
-                } else {
-                    retry_after
-                },
-            });
+            return Err(self.no_pick(gi, exclude, tokens, now));
         }
         let strategy = self.groups[gi].strategy;
         let explore = strategy == Strategy::LatencyBased && self.next_random() < self.exploration;
@@ -278,7 +289,46 @@ impl Router {
         d.window
             .add(now, 1, i64::try_from(tokens).unwrap_or(i64::MAX));
         d.breaker.on_pick();
+        d.refresh_gate(now, &self.breaker);
         Ok(idx)
+    }
+
+    /// Why nothing of group `gi` can be picked, and when to come back.
+    fn no_pick(&mut self, gi: usize, exclude: &[usize], tokens: u64, now: u64) -> NoPick {
+        let mut remaining = 0usize;
+        let mut ejected = 0usize;
+        let mut retry_after = u64::MAX;
+        for &i in &self.groups[gi].members {
+            if exclude.contains(&i) {
+                continue;
+            }
+            remaining += 1;
+            let d = &mut self.deps[i];
+            d.refresh_gate(now, &self.breaker);
+            if d.breaker.blocks() {
+                ejected += 1;
+                retry_after = retry_after.min(d.breaker.ms_until_half_open(now).unwrap_or(1000));
+            } else if d.cooldown_until_ms > now {
+                retry_after = retry_after.min(d.cooldown_until_ms - now);
+            } else if let Some(wait) = d.saturated_for(now, tokens) {
+                retry_after = retry_after.min(wait);
+            }
+        }
+        let reason = if remaining == 0 {
+            NoPickReason::Exhausted
+        } else if ejected == remaining {
+            NoPickReason::Ejected
+        } else {
+            NoPickReason::Saturated
+        };
+        NoPick {
+            reason,
+            retry_after_ms: if retry_after == u64::MAX {
+                0
+            } else {
+                retry_after
+            },
+        }
     }
 
     /// Ends an attempt started by `pick`. `tokens_used` settles the token estimate `pick` took.
@@ -322,6 +372,7 @@ impl Router {
             }
             Outcome::Neutral => d.breaker.on_neutral(),
         }
+        self.deps[idx].refresh_gate(now, &self.breaker);
     }
 
     /// Whether one more deployment of group `gi` may be ejected: never more than

@@ -35,8 +35,9 @@ impl Default for RateWindow {
 }
 
 impl RateWindow {
-    /// Expires every bucket that left the window since the last call.
-    fn advance(&mut self, now_ms: u64) {
+    /// Expires every bucket that left the window since the last call. Cheap when called
+    /// often: at most one bucket per elapsed second.
+    pub fn advance(&mut self, now_ms: u64) {
         let second = now_ms / BUCKET_MS;
         if second <= self.current {
             return;
