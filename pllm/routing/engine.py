@@ -72,13 +72,6 @@ def _fallback_kind(err: GatewayError) -> str | None:
     return None
 
 
-class _GroupResult:
-    __slots__ = ("attempts", "error", "fallback")
-
-    def __init__(self, attempts: int, error: GatewayError | None, fallback: str | None) -> None:
-        self.attempts, self.error, self.fallback = attempts, error, fallback
-
-
 class RoutingEngine:
     def __init__(self, settings: RouterSettings, registry: ModelRegistry, metrics: Metrics) -> None:
         self.settings = settings
@@ -123,11 +116,14 @@ class RoutingEngine:
         attempt: Attempt,
         tokens: int,
     ) -> None:
-        """Serves ``payload`` on ``model`` or its fallbacks; raises the error the client sees."""
+        """Serves ``payload`` on ``model`` or its fallbacks; raises the error the client sees.
+
+        One coroutine on purpose: every resumption of a request passes through each frame of
+        its await chain, so the loop stays flat and the per-attempt work is in plain methods."""
         s = self.settings
         if s.timeout is not None:
             req.deadline = time.perf_counter() + s.timeout
-        chain = [model, *s.fallbacks.get(model, ())]
+        chain = [model, *s.fallbacks.get(model, ())] if s.fallbacks else [model]
         visited: set[str] = set()
         attempts = 0
         last: GatewayError | None = None
@@ -140,23 +136,152 @@ class RoutingEngine:
                 if visited:
                     self.metrics.inc("pllm_fallbacks_total", (("from", model), ("to", group)))
                 visited.add(group)
-                result = await self._run_group(
-                    req, group, endpoint, payload, attempt, tokens, attempts
-                )
-                if result.error is None:
-                    if group != model:
-                        req.extra_headers.append((b"x-pllm-model", group.encode()))
+                base = self._supported(group, endpoint)
+                exclude = list(base)
+                last_here: GatewayError | None = None
+                fallback: str | None = None
+                while True:
+                    try:
+                        index = self.native.pick(group, exclude, tokens)
+                    except pllm_accel.NoDeploymentAvailable as e:
+                        reason, retry_after = pllm_accel.no_pick_details(e)
+                        if (
+                            reason == "exhausted"
+                            and last_here is not None
+                            and self._may_retry(attempts, req)
+                        ):
+                            exclude = list(base)  # all tried: go round again, after a pause
+                            await self._backoff(attempts, req)
+                            continue
+                        last_here = last_here or self._unavailable(group, reason, retry_after)
+                        break
+                    if attempts:
+                        self.metrics.inc("pllm_retries_total", (("model", group),))
+                    attempts += 1
+                    dep = self._begin(req, group, index, attempts)
+                    started = time.perf_counter()
+                    try:
+                        await attempt(dep, dict(payload))
+                    except GatewayError as e:
+                        if req.started:
+                            self._end(req, group, index, attempts, started, tokens, "failure")
+                            raise
+                        self._end_failed(req, group, index, attempts, started, tokens, e)
+                        fallback = _fallback_kind(e)
+                        if fallback is not None or not e.retryable:
+                            last_here = e
+                            break
+                        last_here = e
+                        if not self._may_retry(attempts, req):
+                            break
+                        exclude.append(index)
+                        continue
+                    except BaseException:
+                        self._end(req, group, index, attempts, started, tokens, "neutral")
+                        raise
+                    broken = req.error in _BROKEN_STREAM
+                    self._end(
+                        req,
+                        group,
+                        index,
+                        attempts,
+                        started,
+                        tokens,
+                        "failure" if broken else "success",
+                    )
                     return
-                attempts = result.attempts
-                last = result.error
-                if result.fallback == "context_window":
+                assert last_here is not None
+                last = last_here
+                if fallback is None and not last.retryable:
+                    raise last  # the client's own error: passed through once
+                if fallback == "context_window":
                     chain = list(s.context_window_fallbacks.get(group, ()))
-                elif result.fallback == "content_policy":
+                elif fallback == "content_policy":
                     chain = list(s.content_policy_fallbacks.get(group, ()))
             assert last is not None
             raise last
         finally:
             self.requests_in_flight -= 1
+
+    def _supported(self, group: str, endpoint: Endpoint) -> list[int]:
+        """Members of ``group`` that cannot serve ``endpoint`` (excluded from every pick)."""
+        base = self.unsupported.get((group, endpoint), [])
+        if len(base) == self.sizes[group]:
+            raise GatewayError(
+                400,
+                f"model {group!r} does not support /v1/{endpoint.value}",
+                param="model",
+                code="unsupported_endpoint",
+            )
+        return base
+
+    def _begin(self, req: Request, group: str, index: int, number: int) -> Deployment:
+        dep = self.deployments[index]
+        req.deployment = dep.id
+        req.upstream_head_at = None
+        # Set before the attempt: its response head carries them.
+        headers: list[tuple[bytes, bytes]] = []
+        if group != req.model:
+            headers.append((b"x-pllm-model", group.encode()))
+        if number > 1:
+            headers.append((b"x-pllm-attempts", str(number).encode()))
+            self.retries_in_flight += 1
+        req.extra_headers = headers
+        return dep
+
+    def _end_failed(
+        self,
+        req: Request,
+        group: str,
+        index: int,
+        number: int,
+        started: float,
+        tokens: int,
+        err: GatewayError,
+    ) -> None:
+        if err.retryable and err.status == 429:
+            self._end(req, group, index, number, started, tokens, "rate_limited", _retry_after(err))
+        else:
+            self._end(
+                req,
+                group,
+                index,
+                number,
+                started,
+                tokens,
+                "failure" if err.retryable else "neutral",
+            )
+
+    def _end(
+        self,
+        req: Request,
+        group: str,
+        index: int,
+        number: int,
+        started: float,
+        tokens: int,
+        outcome: Outcome,
+        retry_after: float = 0.0,
+    ) -> None:
+        """Reports one attempt to the router and the counters."""
+        if number > 1:
+            self.retries_in_flight -= 1
+        now = time.perf_counter()
+        head = req.upstream_head_at or now
+        usage = req.usage
+        self.native.report(
+            index,
+            outcome,
+            latency_ms=(now - started) * 1000,
+            ttft_ms=(head - started) * 1000,
+            tokens_used=usage.total_tokens if usage is not None else tokens,
+            tokens_estimated=tokens,
+            retry_after=retry_after,
+        )
+        self.metrics.inc(
+            "pllm_attempts_total",
+            (("model", group), ("deployment", self.deployments[index].id), ("outcome", outcome)),
+        )
 
     def _may_retry(self, attempts: int, req: Request) -> bool:
         s = self.settings
@@ -195,112 +320,6 @@ class RoutingEngine:
             headers=wait,
             retryable=True,
         )
-
-    async def _run_group(
-        self,
-        req: Request,
-        group: str,
-        endpoint: Endpoint,
-        payload: dict[str, Any],
-        attempt: Attempt,
-        tokens: int,
-        attempts: int,
-    ) -> _GroupResult:
-        base = self.unsupported.get((group, endpoint), [])
-        if len(base) == self.sizes[group]:
-            raise GatewayError(
-                400,
-                f"model {group!r} does not support /v1/{endpoint.value}",
-                param="model",
-                code="unsupported_endpoint",
-            )
-        exclude = list(base)
-        last: GatewayError | None = None
-        while True:
-            try:
-                index = self.native.pick(group, exclude, tokens)
-            except pllm_accel.NoDeploymentAvailable as e:
-                reason, retry_after = pllm_accel.no_pick_details(e)
-                if reason == "exhausted" and last is not None and self._may_retry(attempts, req):
-                    exclude = list(base)  # every deployment tried: go round again, after a pause
-                    await self._backoff(attempts, req)
-                    continue
-                return _GroupResult(
-                    attempts, last or self._unavailable(group, reason, retry_after), None
-                )
-            if attempts:
-                self.metrics.inc("pllm_retries_total", (("model", group),))
-            attempts += 1
-            verdict = await self._attempt(req, group, index, payload, attempt, tokens, attempts)
-            if verdict is None:
-                return _GroupResult(attempts, None, None)
-            kind = _fallback_kind(verdict)
-            if kind is not None:
-                return _GroupResult(attempts, verdict, kind)
-            if not verdict.retryable:
-                raise verdict
-            last = verdict
-            if not self._may_retry(attempts, req):
-                return _GroupResult(attempts, last, None)
-            exclude.append(index)
-
-    async def _attempt(
-        self,
-        req: Request,
-        group: str,
-        index: int,
-        payload: dict[str, Any],
-        attempt: Attempt,
-        tokens: int,
-        number: int,
-    ) -> GatewayError | None:
-        """Runs one attempt and reports it; returns the error if it failed before starting."""
-        dep = self.deployments[index]
-        req.deployment = dep.id
-        req.upstream_head_at = None
-        # Set before the attempt: its response head carries them.
-        req.extra_headers = []
-        if group != req.model:
-            req.extra_headers.append((b"x-pllm-model", group.encode()))
-        if number > 1:
-            req.extra_headers.append((b"x-pllm-attempts", str(number).encode()))
-        outcome: Outcome = "neutral"
-        retry_after, error = 0.0, None
-        started = time.perf_counter()
-        retrying = number > 1
-        if retrying:
-            self.retries_in_flight += 1
-        try:
-            await attempt(dep, dict(payload))
-            outcome = "failure" if req.error in _BROKEN_STREAM else "success"
-        except GatewayError as e:
-            if req.started:
-                raise
-            error = e
-            if e.retryable and e.status == 429:
-                outcome, retry_after = "rate_limited", _retry_after(e)
-            elif e.retryable:
-                outcome = "failure"
-        finally:
-            if retrying:
-                self.retries_in_flight -= 1
-            now = time.perf_counter()
-            head = req.upstream_head_at or now
-            usage = req.usage
-            self.native.report(
-                index,
-                outcome,
-                latency_ms=(now - started) * 1000,
-                ttft_ms=(head - started) * 1000,
-                tokens_used=usage.total_tokens if usage is not None else tokens,
-                tokens_estimated=tokens,
-                retry_after=retry_after,
-            )
-            self.metrics.inc(
-                "pllm_attempts_total",
-                (("model", group), ("deployment", dep.id), ("outcome", outcome)),
-            )
-        return error
 
     def samples(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
         """Gauges for ``/metrics``, read from the native router now."""
