@@ -111,7 +111,6 @@ class Router:
         self,
         deployment: int,
         outcome: Literal["success", "failure", "rate_limited", "neutral"],
-        *,
         latency_ms: float = 0.0,
         ttft_ms: float = 0.0,
         tokens_used: int = 0,

@@ -74,7 +74,7 @@ async def count_tokens(state: AppState, req: Request) -> None:
         async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
             target = dep.target
             assert isinstance(target, HttpTarget)
-            body["model"] = dep.upstream_model
+            body = {**body, "model": dep.upstream_model}
             resp = await send_upstream(
                 state.http_client(),
                 req,

@@ -106,6 +106,8 @@ class RoutingEngine:
         )
         self.requests_in_flight = 0
         self.retries_in_flight = 0
+        # Label tuples built once per (deployment, outcome), not per request.
+        self._attempt_labels: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
 
     async def run(
         self,
@@ -161,7 +163,8 @@ class RoutingEngine:
                     dep = self._begin(req, group, index, attempts)
                     started = time.perf_counter()
                     try:
-                        await attempt(dep, dict(payload))
+                        # Attempts never change the payload (each builds its own copy).
+                        await attempt(dep, payload)
                     except GatewayError as e:
                         if req.started:
                             self._end(req, group, index, attempts, started, tokens, "failure")
@@ -272,16 +275,19 @@ class RoutingEngine:
         self.native.report(
             index,
             outcome,
-            latency_ms=(now - started) * 1000,
-            ttft_ms=(head - started) * 1000,
-            tokens_used=usage.total_tokens if usage is not None else tokens,
-            tokens_estimated=tokens,
-            retry_after=retry_after,
+            (now - started) * 1000,
+            (head - started) * 1000,
+            usage.total_tokens if usage is not None else tokens,
+            tokens,
+            retry_after,
         )
-        self.metrics.inc(
-            "pllm_attempts_total",
-            (("model", group), ("deployment", self.deployments[index].id), ("outcome", outcome)),
-        )
+        key = (index, outcome)
+        labels = self._attempt_labels.get(key)
+        if labels is None:
+            dep_id = self.deployments[index].id
+            labels = (("model", group), ("deployment", dep_id), ("outcome", outcome))
+            self._attempt_labels[key] = labels
+        self.metrics.inc("pllm_attempts_total", labels)
 
     def _may_retry(self, attempts: int, req: Request) -> bool:
         s = self.settings

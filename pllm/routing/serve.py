@@ -36,7 +36,8 @@ async def serve(
     req.model = model
     req.stream = stream
     tokens = estimate_tokens(req, payload)
-    await state.admission.acquire(req)
+    if not state.admission.try_acquire():
+        await state.admission.acquire(req)
     try:
         if not stream:
             await state.engine.run(req, model, endpoint, payload, attempt, tokens)

@@ -37,10 +37,17 @@ class Admission:
             headers=(("retry-after", retry_after),),
         )
 
-    async def acquire(self, req: Request) -> None:
+    def try_acquire(self) -> bool:
+        """Takes a slot at once if one is free (the common case, no coroutine needed)."""
         limit = self.max_in_flight
         if limit is None or (self.in_flight < limit and not self._waiters):
             self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self, req: Request) -> None:
+        """Takes a slot, waiting in the bounded queue if need be."""
+        if self.try_acquire():
             return
         if len(self._waiters) >= self.max_queue:
             raise self._shed("queue_full")

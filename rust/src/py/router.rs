@@ -112,7 +112,7 @@ impl Router {
     }
 
     /// Ends an attempt: `outcome` is 'success', 'failure', 'rate_limited' or 'neutral'.
-    #[pyo3(signature = (deployment, outcome, *, latency_ms = 0.0, ttft_ms = 0.0, tokens_used = 0, tokens_estimated = 0, retry_after = 0.0))]
+    #[pyo3(signature = (deployment, outcome, latency_ms = 0.0, ttft_ms = 0.0, tokens_used = 0, tokens_estimated = 0, retry_after = 0.0))]
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
