@@ -74,33 +74,12 @@ class GatewayApp:
         self.log_requests = state.settings.general.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    def _resolve(self, req: Request, method: str) -> Handler:
-        path = req.path
-        entry = self.routes.get(path)
-        if entry is None and path.startswith(_MODEL_PREFIXES):
-            entry = ({"GET": openai.get_model}, True)
-        if entry is None:
-            raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
-        methods, needs_key = entry
-        handler = methods.get(method)
-        if handler is None:
-            raise GatewayError(
-                405,
-                f"Method {method} not allowed for {path}",
-                code="method_not_allowed",
-                headers=(("allow", ", ".join(methods)),),
-            )
-        if needs_key and self.state.auth is not None:
-            self.state.auth.check(req.headers)
-        return handler
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # HTTP is handled here rather than in a method it awaits: one frame less on every
+        # resumption of every request.
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         req = Request(scope, receive, send)
         method: str = scope["method"]
         try:
@@ -131,6 +110,26 @@ class GatewayApp:
                 )
             if self.log_requests:
                 self._log_access(req, method)
+
+    def _resolve(self, req: Request, method: str) -> Handler:
+        path = req.path
+        entry = self.routes.get(path)
+        if entry is None and path.startswith(_MODEL_PREFIXES):
+            entry = ({"GET": openai.get_model}, True)
+        if entry is None:
+            raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+        methods, needs_key = entry
+        handler = methods.get(method)
+        if handler is None:
+            raise GatewayError(
+                405,
+                f"Method {method} not allowed for {path}",
+                code="method_not_allowed",
+                headers=(("allow", ", ".join(methods)),),
+            )
+        if needs_key and self.state.auth is not None:
+            self.state.auth.check(req.headers)
+        return handler
 
     def _log_access(self, req: Request, method: str) -> None:
         usage = req.usage

@@ -12,6 +12,10 @@ from pllm.errors import bad_request
 
 _INT_FIELDS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs")
 _NUMBER_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+_FIELD_KINDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    **{name: (int, "an integer") for name in _INT_FIELDS},
+    **{name: ((int, float), "a number") for name in _NUMBER_FIELDS},
+}
 
 
 def _type_error(param: str, expected: str) -> Exception:
@@ -45,14 +49,13 @@ def _check_common(payload: dict[str, Any]) -> bool:
                 "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                 param="stream_options",
             )
-    for name in _INT_FIELDS:
-        v = payload.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise _type_error(name, "an integer")
-    for name in _NUMBER_FIELDS:
-        v = payload.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-            raise _type_error(name, "a number")
+    # Only the fields present: a request carries a handful, the checked list is longer.
+    for name, v in payload.items():
+        kind = _FIELD_KINDS.get(name)
+        if kind is None or v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, kind[0]):
+            raise _type_error(name, kind[1])
     return bool(stream)
 
 
