@@ -10,9 +10,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+import openai
+import pytest
+
+from tests.fakes.openai_upstream import FakeOpenAI
 
 
 def free_port() -> int:
@@ -85,3 +91,25 @@ class GatewayProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def gateway_fixtures(
+    make_config: Callable[[FakeOpenAI], str], key: str, timeout: float = 10.0
+) -> tuple[Any, Any]:
+    """The ``gateway`` (one per module, on ``make_config(upstream)``) and ``client`` (an
+    ``openai`` SDK client without retries, the upstream's records cleared) fixtures a module
+    binds as ``gateway, client = gateway_fixtures(config, KEY)``."""
+
+    @pytest.fixture(scope="module")
+    def gateway(
+        upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[GatewayProcess]:
+        with GatewayProcess(make_config(upstream), tmp_path_factory.mktemp("gw")) as gw:
+            yield gw
+
+    @pytest.fixture()
+    def client(gateway: GatewayProcess, upstream: FakeOpenAI) -> openai.OpenAI:
+        upstream.clear()
+        return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=timeout)
+
+    return gateway, client

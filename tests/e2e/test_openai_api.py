@@ -8,13 +8,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, free_port
+from tests.e2e.gateway import GatewayProcess, free_port, gateway_fixtures
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI, fake_embedding
 
 MASTER = "sk-master-SECRET-7f3a"
@@ -61,18 +60,7 @@ def config(up: FakeOpenAI) -> str:
     return json.dumps(cfg)  # JSON is YAML
 
 
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    with GatewayProcess(config(upstream), tmp_path_factory.mktemp("gw")) as gw:
-        yield gw
-
-
-@pytest.fixture()
-def client(gateway: GatewayProcess, upstream: FakeOpenAI) -> openai.OpenAI:
-    upstream.clear()
-    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER, max_retries=0, timeout=10)
+gateway, client = gateway_fixtures(config, MASTER)
 
 
 def raw(

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess
+from tests.e2e.gateway import GatewayProcess, gateway_fixtures
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI
 
 KEY = "sk-routing"
@@ -87,18 +86,7 @@ def config(up: FakeOpenAI) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def gateway(
-    upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    with GatewayProcess(config(upstream), tmp_path_factory.mktemp("gw")) as gw:
-        yield gw
-
-
-@pytest.fixture()
-def client(gateway: GatewayProcess, upstream: FakeOpenAI) -> openai.OpenAI:
-    upstream.clear()
-    return openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0, timeout=20)
+gateway, client = gateway_fixtures(config, KEY, timeout=20)
 
 
 def attempts(up: FakeOpenAI) -> list[str]:
