@@ -57,5 +57,21 @@ fn pick_among_100(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pick_among_100);
+/// `pick` alone (the attempt never reported), the number the routing issue's target is about.
+fn pick_only(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pick alone among 100 deployments");
+    for (name, strategy) in [
+        ("round-robin", Strategy::RoundRobin),
+        ("weighted", Strategy::Weighted),
+        ("latency-based", Strategy::LatencyBased),
+    ] {
+        let mut r = router(strategy, 100);
+        group.bench_function(name, |b| {
+            b.iter(|| r.pick(black_box("gpt-4o"), &[], 100).unwrap_or(0))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pick_among_100, pick_only);
 criterion_main!(benches);
