@@ -15,7 +15,7 @@ from pllm.api.http import Request
 from pllm.errors import GatewayError
 from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.routing.forward import send_upstream
-from pllm.streaming.relay import error_frame, parked_events
+from pllm.streaming.relay import parked_events, report_failure
 from pllm.translate import (
     AnthropicToOpenAIStream,
     anthropic_to_openai_response,
@@ -97,9 +97,7 @@ async def relay_anthropic_as_openai(
             failure = GatewayError(
                 502, f"Upstream {deployment} ended the stream {what}.", code="upstream_truncated"
             )
-        if failure is not None:
-            req.error = failure.code
-            await req.send_chunk(error_frame(failure))
+        await report_failure(req, failure)
     finally:
         resp.close()
     await req.end_stream()

@@ -19,7 +19,7 @@ from pllm.providers.base import Deployment, Endpoint, HttpTarget
 from pllm.providers.mock import MockBackend
 from pllm.routing.forward import send_upstream
 from pllm.routing.forward_anthropic import invalid_reply
-from pllm.streaming.relay import parked_events
+from pllm.streaming.relay import parked_events, report_failure
 from pllm.translate import (
     OpenAIToAnthropicStream,
     anthropic_to_openai_request,
@@ -146,9 +146,7 @@ async def _relay_raw(req: Request, resp: pllm_accel.UpstreamResponse, deployment
             failure = GatewayError(
                 502, f"Upstream {deployment} ended the stream early.", code="upstream_truncated"
             )
-        if failure is not None:
-            req.error = failure.code
-            await req.send_chunk(error_event(failure))
+        await report_failure(req, failure, error_event)
     finally:
         resp.close()
     await req.end_stream()
@@ -195,9 +193,7 @@ async def _end(
             f"Upstream {deployment} ended the stream without [DONE].",
             code="upstream_truncated",
         )
-    if failure is not None:
-        req.error = failure.code
-        await req.send_chunk(error_event(failure))
+    await report_failure(req, failure, error_event)
 
 
 async def _mock(

@@ -9,7 +9,7 @@ cut stream for a complete one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pllm_accel
 from pllm.api.http import Request
@@ -19,6 +19,17 @@ from pllm.usage import Usage
 
 def error_frame(err: GatewayError) -> bytes:
     return b"data: " + err.body() + b"\n\n"
+
+
+async def report_failure(
+    req: Request,
+    failure: GatewayError | None,
+    frame: Callable[[GatewayError], bytes] = error_frame,
+) -> None:
+    """Ends a started stream that failed with one error event (and records why)."""
+    if failure is not None:
+        req.error = failure.code
+        await req.send_chunk(frame(failure))
 
 
 def upstream_failure(err: pllm_accel.UpstreamError, deployment: str) -> GatewayError:
@@ -101,9 +112,7 @@ async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deploy
             failure = GatewayError(
                 502, f"Upstream {deployment} ended the stream {what}.", code="upstream_truncated"
             )
-        if failure is not None:
-            req.error = failure.code
-            await req.send_chunk(error_frame(failure))
+        await report_failure(req, failure)
     finally:
         resp.close()
     await req.end_stream()

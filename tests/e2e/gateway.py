@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -113,3 +114,20 @@ def gateway_fixtures(
         return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=timeout)
 
     return gateway, client
+
+
+def raw_stream(gateway: GatewayProcess, model: str, key: str) -> bytes:
+    """A streaming chat completion over a plain socket: the exact bytes the gateway sent."""
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True}
+    )
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body.encode())
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out

@@ -6,14 +6,13 @@ configured timeouts, and checks what the client received."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from typing import Any
 
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, gateway_fixtures
+from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI
 
 KEY = "sk-routing"
@@ -99,22 +98,6 @@ def chat(client: openai.OpenAI, model: str) -> Any:
     return client.chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": "hi"}]
     )
-
-
-def stream_raw(gateway: GatewayProcess, model: str) -> bytes:
-    body = json.dumps(
-        {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True}
-    )
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(head.encode() + body.encode())
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out
 
 
 def health(gateway: GatewayProcess) -> dict[str, dict[str, Any]]:
@@ -274,7 +257,7 @@ def test_broken_streams_end_with_an_error_event(
 ) -> None:
     upstream.clear()
     started = time.monotonic()
-    raw = stream_raw(gateway, model)
+    raw = raw_stream(gateway, model, KEY)
     assert time.monotonic() - started < 2.0
     assert raw.startswith(b"HTTP/1.1 200")
     assert content in raw, "what arrived before the failure was relayed"
@@ -292,6 +275,6 @@ def test_in_band_error_reaches_the_client_once(
         ):
             pass
     assert "upstream failed mid-stream" in e.value.message
-    raw = stream_raw(gateway, "t-in-band")
+    raw = raw_stream(gateway, "t-in-band", KEY)
     assert raw.count(b'"error"') == 1 and b"[DONE]" not in raw
     assert attempts(upstream) == ["inband", "inband"]

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, gateway_fixtures
+from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream
 from tests.fakes.openai_upstream import FakeOpenAI
 
 KEY = "sk-stream-test"
@@ -97,24 +97,8 @@ def test_cut_stream_ends_with_an_error_event_not_done(
     assert "".join(got) == "Hello from"
     # The fake drops the connection inside the chunked body: a broken connection, reported.
     assert "upstream connection failed" in e.value.message
-    raw = raw_stream(gateway, "cut")
+    raw = raw_stream(gateway, "cut", KEY)
     assert b"[DONE]" not in raw and b'"code":"upstream_connection_error"' in raw
-
-
-def raw_stream(gateway: GatewayProcess, model: str) -> bytes:
-    body = json.dumps(
-        {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True}
-    )
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(head.encode() + body.encode())
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out
 
 
 def test_stalled_stream_is_ended_by_the_chunk_timeout(client: openai.OpenAI) -> None:
