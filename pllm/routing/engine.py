@@ -138,7 +138,16 @@ class RoutingEngine:
                 if visited:
                     self.metrics.inc("pllm_fallbacks_total", (("from", model), ("to", group)))
                 visited.add(group)
-                base = self._supported(group, endpoint)
+                base = self.unsupported.get((group, endpoint), [])
+                if len(base) == self.sizes[group]:
+                    if len(visited) > 1:
+                        continue  # a fallback that cannot serve this endpoint is passed over
+                    raise GatewayError(
+                        400,
+                        f"model {group!r} does not support /v1/{endpoint.value}",
+                        param="model",
+                        code="unsupported_endpoint",
+                    )
                 exclude = list(base)
                 last_here: GatewayError | None = None
                 fallback: str | None = None
@@ -205,18 +214,6 @@ class RoutingEngine:
             raise last
         finally:
             self.requests_in_flight -= 1
-
-    def _supported(self, group: str, endpoint: Endpoint) -> list[int]:
-        """Members of ``group`` that cannot serve ``endpoint`` (excluded from every pick)."""
-        base = self.unsupported.get((group, endpoint), [])
-        if len(base) == self.sizes[group]:
-            raise GatewayError(
-                400,
-                f"model {group!r} does not support /v1/{endpoint.value}",
-                param="model",
-                code="unsupported_endpoint",
-            )
-        return base
 
     def _begin(self, req: Request, group: str, index: int, number: int) -> Deployment:
         dep = self.deployments[index]

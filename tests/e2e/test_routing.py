@@ -63,6 +63,12 @@ def config(up: FakeOpenAI) -> str:
         dep("t-primary", "primary", "503", **base),
         dep("t-secondary", "secondary", **base),
         dep("t-400", "rejects", "error-400", **base),
+        dep("t-emb", "emb-down", "503", **base),
+        {
+            "model_name": "t-claude",
+            "litellm_params": {"model": "anthropic/c", "api_key": "k", "api_base": up.root_url},
+        },
+        dep("t-emb-ok", "emb-ok", **base),
         dep("t-weighted", "w1", **base) | {"weight": 1},
         dep("t-weighted", "w3", **base) | {"weight": 3},
     ]
@@ -76,7 +82,7 @@ def config(up: FakeOpenAI) -> str:
                 "backoff_max": 0.05,
                 "allowed_fails": 3,
                 "cooldown_time": 30,
-                "fallbacks": [{"t-primary": ["t-secondary"]}],
+                "fallbacks": [{"t-primary": ["t-secondary"]}, {"t-emb": ["t-claude", "t-emb-ok"]}],
                 "context_window_fallbacks": [{"t-small": ["t-big"]}],
                 "content_policy_fallbacks": [{"t-unsafe": ["t-safe"]}],
             },
@@ -278,3 +284,11 @@ def test_in_band_error_reaches_the_client_once(
     raw = raw_stream(gateway, "t-in-band", KEY)
     assert raw.count(b'"error"') == 1 and b"[DONE]" not in raw
     assert attempts(upstream) == ["inband", "inband"]
+
+
+def test_a_fallback_that_lacks_the_endpoint_is_passed_over(
+    client: openai.OpenAI, upstream: FakeOpenAI
+) -> None:
+    resp = client.embeddings.with_raw_response.create(model="t-emb", input="x")
+    assert resp.headers["x-pllm-model"] == "t-emb-ok"
+    assert attempts(upstream) == ["emb-down"] * 3 + ["emb-ok"], "the Claude group is skipped"
