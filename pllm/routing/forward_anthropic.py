@@ -89,7 +89,6 @@ async def relay_anthropic_as_openai(
             failure = e
         except (msgspec.DecodeError, msgspec.ValidationError):
             failure = invalid_reply(deployment)
-        req.usage = translator.usage
         if translator.failure is not None:
             req.error = translator.failure.code
         elif failure is None and not translator.done:
@@ -99,5 +98,6 @@ async def relay_anthropic_as_openai(
             )
         await report_failure(req, failure)
     finally:
+        req.usage = translator.usage  # recorded even when the client left mid-stream
         resp.close()
     await req.end_stream()

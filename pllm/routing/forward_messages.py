@@ -139,7 +139,6 @@ async def _relay_raw(req: Request, resp: pllm_accel.UpstreamResponse, deployment
                         upstream_error = True
         except GatewayError as e:
             failure = e
-        req.usage = usage.gateway_usage()
         if upstream_error:
             req.error = "upstream_error"
         elif failure is None and not done:
@@ -148,6 +147,7 @@ async def _relay_raw(req: Request, resp: pllm_accel.UpstreamResponse, deployment
             )
         await report_failure(req, failure, error_event)
     finally:
+        req.usage = usage.gateway_usage()  # recorded even when the client left mid-stream
         resp.close()
     await req.end_stream()
 
@@ -173,6 +173,7 @@ async def _relay_openai(
             failure = invalid_reply(deployment)
         await _end(req, translator, failure, deployment)
     finally:
+        req.usage = translator.usage  # recorded even when the client left mid-stream
         resp.close()
     await req.end_stream()
 
@@ -183,7 +184,6 @@ async def _end(
     failure: GatewayError | None,
     deployment: str,
 ) -> None:
-    req.usage = translator.usage
     if translator.failure is not None:
         req.error = translator.failure.code
         return

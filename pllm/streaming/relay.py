@@ -95,9 +95,6 @@ async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deploy
                 await req.send_chunk(framed)
             else:
                 await resp.wait()
-        usage = resp.usage
-        if usage is not None:
-            req.usage = Usage(*usage)
         fault = resp.fault
         if failure is None and fault == "in_band_error":
             req.error = "upstream_error"  # the upstream's own error event went to the client
@@ -114,6 +111,11 @@ async def relay_upstream(req: Request, resp: pllm_accel.UpstreamResponse, deploy
             )
         await report_failure(req, failure)
     finally:
+        # Here, not after the loop: a client that leaves right after [DONE] cancels the relay
+        # at its next await, and the usage the upstream reported must be recorded all the same.
+        usage = resp.usage
+        if usage is not None:
+            req.usage = Usage(*usage)
         resp.close()
     await req.end_stream()
 
