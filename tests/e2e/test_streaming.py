@@ -36,6 +36,7 @@ def config(up: FakeOpenAI) -> str:
                     chunk_timeout=0.5,
                 ),
                 entry("silent", "openai/hang", stream_timeout=0.5, timeout=30),
+                entry("held", "openai/h", {"x-fake-hold-ms": "1500"}),
             ],
             "general_settings": {"master_key": KEY},
         }
@@ -118,3 +119,31 @@ def test_silent_upstream_stream_gets_504_after_the_first_byte_timeout(
         ask(client, "silent")
     assert e.value.status_code == 504
     assert 0.5 <= time.monotonic() - started < 2.0
+
+
+def test_usage_is_recorded_when_the_client_leaves_right_after_done(
+    gateway: GatewayProcess, upstream: FakeOpenAI
+) -> None:
+    body = json.dumps(
+        {"model": "held", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    )
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    # The upstream holds its body open after [DONE]: the relay is still waiting when the
+    # client leaves, so the disconnect cancels it mid-wait.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body.encode())
+        received = b""
+        while b"data: [DONE]" not in received:
+            received += sock.recv(65536)
+    rid = upstream.last_request.headers["x-request-id"]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        lines = [ln for ln in gateway.logs().splitlines() if rid in ln and '"pllm.access"' in ln]
+        if lines:
+            break
+        time.sleep(0.02)
+    record = json.loads(lines[0])
+    assert record["completion_tokens"] > 0 and record["prompt_tokens"] > 0

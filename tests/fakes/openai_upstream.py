@@ -25,7 +25,8 @@ Request headers tune the timing:
 
 * ``x-fake-chunks: N``: answer with N content pieces (``"tok0"``, ``" tok1"``, ...);
 * ``x-fake-interval-ms: M``: when streaming, sleep M ms before each content chunk;
-* ``x-fake-delay-ms: D``: sleep D ms before answering at all (any mode).
+* ``x-fake-delay-ms: D``: sleep D ms before answering at all (any mode);
+* ``x-fake-hold-ms: H``: when streaming, keep the body open H ms after the last event.
 
 Usage::
 
@@ -322,6 +323,10 @@ class FakeOpenAI(RecordingServer):
             if await self._wait(request, None) == "stopping":
                 return await self._abandon(request)
             return response
+        # x-fake-hold-ms keeps the body open after the last event, as a slow upstream may.
+        hold_ms = _header_int(request, "x-fake-hold-ms")
+        if hold_ms and await self._wait(request, hold_ms / 1000) == "stopping":
+            return await self._abandon(request)
         await response.write_eof()
         return response
 
