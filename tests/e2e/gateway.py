@@ -82,6 +82,16 @@ class GatewayProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def access_line(self, request_id: str, timeout: float = 3.0) -> dict[str, Any]:
+        """The access-log record of one request (the log is flushed off the hot path)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.logs().splitlines():
+                if request_id in line and '"pllm.access"' in line:
+                    return dict(json.loads(line))
+            time.sleep(0.02)
+        raise AssertionError(f"no access log line for {request_id}")
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -116,17 +126,24 @@ def gateway_fixtures(
     return gateway, client
 
 
-def raw_stream(gateway: GatewayProcess, model: str, key: str) -> bytes:
-    """A streaming chat completion over a plain socket: the exact bytes the gateway sent."""
+def stream_request(model: str, key: str, *, close: bool = False) -> bytes:
+    """The raw HTTP/1.1 request of a streaming chat completion."""
     body = json.dumps(
         {"model": model, "messages": [{"role": "user", "content": "x"}], "stream": True}
     )
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        + ("connection: close\r\n" if close else "")
+        + "\r\n"
     )
+    return head.encode() + body.encode()
+
+
+def raw_stream(gateway: GatewayProcess, model: str, key: str) -> bytes:
+    """A streaming chat completion over a plain socket: the exact bytes the gateway sent."""
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(head.encode() + body.encode())
+        sock.sendall(stream_request(model, key, close=True))
         out = b""
         while chunk := sock.recv(65536):
             out += chunk

@@ -6,7 +6,6 @@ deployments (translated) and by the mock."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,16 +113,6 @@ def ant(
     return anthropic.Anthropic(base_url=gateway.url, api_key=MASTER, max_retries=0, timeout=10)
 
 
-def access_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        for line in gateway.logs().splitlines():
-            if request_id in line and '"pllm.access"' in line:
-                return dict(json.loads(line))
-        time.sleep(0.02)
-    raise AssertionError(f"no access log line for {request_id}")
-
-
 def tokens(line: dict[str, Any]) -> tuple[Any, Any]:
     return line["prompt_tokens"], line["completion_tokens"]
 
@@ -176,8 +165,8 @@ def test_openai_sdk_stream_with_usage_and_same_usage_as_plain(
     u = plain.parse().usage
     assert u is not None and chunks[-1].usage == u
     assert u.prompt_tokens_details is not None and u.prompt_tokens_details.cached_tokens == 7
-    a = access_line(gateway, plain.headers["x-request-id"])
-    b = access_line(gateway, stream.headers["x-request-id"])
+    a = gateway.access_line(plain.headers["x-request-id"])
+    b = gateway.access_line(stream.headers["x-request-id"])
     assert tokens(a) == tokens(b) == (u.prompt_tokens, u.completion_tokens)
     assert b["stream"] is True
 
@@ -190,7 +179,7 @@ def test_openai_sdk_stream_without_usage_request_still_records_usage(
     )
     chunks = list(resp.parse())
     assert all(c.usage is None for c in chunks)
-    line = access_line(gateway, resp.headers["x-request-id"])
+    line = gateway.access_line(resp.headers["x-request-id"])
     assert line["completion_tokens"] == len(REPLY.split())
 
 
@@ -303,7 +292,7 @@ def test_messages_passthrough_plain(
         "top_k": 5,
     }
     assert sent.headers["x-api-key"] == CLAUDE_KEY
-    line = access_line(gateway, raw.headers["x-request-id"])
+    line = gateway.access_line(raw.headers["x-request-id"])
     assert tokens(line) == (msg.usage.input_tokens, msg.usage.output_tokens)
 
 
@@ -324,10 +313,10 @@ def test_messages_passthrough_stream_same_usage(
         final = s.get_final_message()
     assert text == REPLY
     assert final.usage.cache_read_input_tokens == 7
-    assert tokens(access_line(gateway, plain.headers["x-request-id"])) == tokens(
-        access_line(gateway, rid)
+    assert tokens(gateway.access_line(plain.headers["x-request-id"])) == tokens(
+        gateway.access_line(rid)
     )
-    assert access_line(gateway, rid)["prompt_tokens"] == final.usage.input_tokens + 7 + 3
+    assert gateway.access_line(rid)["prompt_tokens"] == final.usage.input_tokens + 7 + 3
 
 
 @pytest.mark.parametrize("model", ["claude", "gpt-loop"])
@@ -391,7 +380,7 @@ def test_messages_translated_to_openai_deployment(
         msg.usage.input_tokens,
         msg.usage.output_tokens,
     )
-    line = access_line(gateway, raw.headers["x-request-id"])
+    line = gateway.access_line(raw.headers["x-request-id"])
     assert tokens(line) == (msg.usage.input_tokens, msg.usage.output_tokens)
 
 

@@ -140,18 +140,8 @@ def test_stream_without_usage_request_gets_no_usage_chunk(
     # ...but the gateway asked for it, and captured the usage.
     assert upstream.last_request.json["stream_options"] == {"include_usage": True}
     rid = upstream.last_request.headers["x-request-id"]
-    line = access_line(gateway, rid)
+    line = gateway.access_line(rid)
     assert line["stream"] is True and line["completion_tokens"] > 0
-
-
-def access_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        for line in gateway.logs().splitlines():
-            if request_id in line and '"pllm.access"' in line:
-                return dict(json.loads(line))
-        time.sleep(0.02)
-    raise AssertionError(f"no access log line for {request_id}")
 
 
 def test_stream_with_usage_request_keeps_the_usage_chunk(client: openai.OpenAI) -> None:

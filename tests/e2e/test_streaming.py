@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream
+from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream, stream_request
 from tests.fakes.openai_upstream import FakeOpenAI
 
 KEY = "sk-stream-test"
@@ -69,15 +69,8 @@ def test_each_chunk_arrives_as_the_upstream_sends_it(
 def test_client_disconnect_cancels_the_upstream_request(
     gateway: GatewayProcess, upstream: FakeOpenAI
 ) -> None:
-    body = json.dumps(
-        {"model": "long", "messages": [{"role": "user", "content": "x"}], "stream": True}
-    )
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-    )
     sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=5)
-    sock.sendall(head.encode() + body.encode())
+    sock.sendall(stream_request("long", KEY))
     received = b""
     while received.count(b"tok") < 2:
         received += sock.recv(65536)
@@ -124,26 +117,12 @@ def test_silent_upstream_stream_gets_504_after_the_first_byte_timeout(
 def test_usage_is_recorded_when_the_client_leaves_right_after_done(
     gateway: GatewayProcess, upstream: FakeOpenAI
 ) -> None:
-    body = json.dumps(
-        {"model": "held", "messages": [{"role": "user", "content": "x"}], "stream": True}
-    )
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-    )
     # The upstream holds its body open after [DONE]: the relay is still waiting when the
     # client leaves, so the disconnect cancels it mid-wait.
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(head.encode() + body.encode())
+        sock.sendall(stream_request("held", KEY))
         received = b""
         while b"data: [DONE]" not in received:
             received += sock.recv(65536)
-    rid = upstream.last_request.headers["x-request-id"]
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        lines = [ln for ln in gateway.logs().splitlines() if rid in ln and '"pllm.access"' in ln]
-        if lines:
-            break
-        time.sleep(0.02)
-    record = json.loads(lines[0])
+    record = gateway.access_line(upstream.last_request.headers["x-request-id"])
     assert record["completion_tokens"] > 0 and record["prompt_tokens"] > 0
