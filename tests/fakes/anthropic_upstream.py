@@ -238,8 +238,7 @@ class FakeAnthropic(RecordingServer):
                 return response
             if not await self._send(request, response, data, content=True):
                 return response
-        await response.write_eof()
-        return response
+        return await self._finish(request, response)
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return _error(404, f"Not found: {request.method} {request.path}")

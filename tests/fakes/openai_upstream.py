@@ -327,8 +327,7 @@ class FakeOpenAI(RecordingServer):
         hold_ms = _header_int(request, "x-fake-hold-ms")
         if hold_ms and await self._wait(request, hold_ms / 1000) == "stopping":
             return await self._abandon(request)
-        await response.write_eof()
-        return response
+        return await self._finish(request, response)
 
     async def _cut(
         self, request: web.Request, events: list[dict[str, Any]], stream: bool, full: Any

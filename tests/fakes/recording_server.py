@@ -331,6 +331,15 @@ class RecordingServer(ABC):
                 self.chunk_times.setdefault(index, []).append(sent_at)
         return True
 
+    async def _finish(
+        self, request: web.Request, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """End a streamed body. A client may close as soon as it has read the last event
+        (``[DONE]``); it has the whole answer, so that is neither an error nor a disconnect."""
+        with contextlib.suppress(ConnectionError):  # incl. aiohttp.ClientConnectionResetError
+            await response.write_eof()
+        return response
+
     async def _abandon(self, request: web.Request) -> web.StreamResponse:
         """Drop the connection without an answer (client gone or server stopping)."""
         transport = request.transport
