@@ -9,13 +9,13 @@ from typing import Any
 
 import yaml
 
+from pllm.config.general import parse_general
 from pllm.config.interpolate import interpolate
 from pllm.config.problems import ConfigError, Problems, suggestion
 from pllm.config.reader import Reader
 from pllm.config.router import parse_router, prune_chains
 from pllm.config.schema import (
     DeploymentConfig,
-    GeneralSettings,
     MockParams,
     ServerSettings,
     Settings,
@@ -52,6 +52,9 @@ PARAM_KEYS = {
     "mock_ttft_ms",
     "mock_tokens_per_second",
     "mock_embedding_dim",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
 }
 # LiteLLM parameters that load fine but have no effect in pllm yet.
 LITELLM_PARAMS_IGNORED = {
@@ -59,8 +62,6 @@ LITELLM_PARAMS_IGNORED = {
     "num_retries",
     "custom_llm_provider",
     "drop_params",
-    "input_cost_per_token",
-    "output_cost_per_token",
     "max_tokens",
     "temperature",
     "tags",
@@ -77,20 +78,10 @@ LITELLM_PARAMS_IGNORED = {
     "litellm_credential_name",
     "merge_reasoning_content_in_choices",
 }
-GENERAL_KEYS = {
-    "master_key",
-    "max_request_body_bytes",
-    "max_request_size_mb",
-    "max_response_body_bytes",
-    "access_log",
-    "log_level",
-}
 SERVER_KEYS = {"host", "port", "workers", "backpressure", "upstream_threads"}
-LOG_LEVELS = {"debug", "info", "warning", "error"}
 # Instances, not the classes: slotted dataclass attributes are descriptors on the class.
 _TIMEOUTS = Timeouts()
 _SERVER = ServerSettings()
-_GENERAL = GeneralSettings()
 
 
 def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
@@ -124,11 +115,13 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
 def parse_settings(
     raw: dict[str, Any], file: str, env: Mapping[str, str], problems: Problems
 ) -> Settings:
-    _check_keys(raw, TOP_LEVEL, "", problems)
+    check_keys(raw, TOP_LEVEL, "", problems)
     notes: list[str] = []
     deployments = _parse_model_list(raw.get("model_list"), env, problems, notes)
-    general = _parse_general(
-        interpolate(raw.get("general_settings") or {}, env, "general_settings", problems), problems
+    general = parse_general(
+        interpolate(raw.get("general_settings") or {}, env, "general_settings", problems),
+        problems,
+        Path(file).resolve().parent,
     )
     server = _parse_server(interpolate(raw.get("server") or {}, env, "server", problems), problems)
     router = parse_router(
@@ -153,7 +146,7 @@ def parse_settings(
     )
 
 
-def _check_keys(section: Mapping[str, Any], known: set[str], path: str, problems: Problems) -> None:
+def check_keys(section: Mapping[str, Any], known: set[str], path: str, problems: Problems) -> None:
     for key in section:
         if key in known:
             continue
@@ -201,7 +194,7 @@ def _parse_entry(
     index: int, entry: dict[str, Any], env: Mapping[str, str], problems: Problems, notes: list[str]
 ) -> DeploymentConfig | None:
     path = f"model_list[{index}]"
-    _check_keys(entry, ENTRY_KEYS, path, problems)
+    check_keys(entry, ENTRY_KEYS, path, problems)
     before = len(problems.items)
     model_name = entry.get("model_name")
     if not isinstance(model_name, str) or not model_name.strip():
@@ -273,39 +266,24 @@ def _parse_entry(
         weight=weight,
         timeouts=timeouts,
         mock=mock,
+        input_cost_per_token=_price(reader, "input_cost_per_token"),
+        output_cost_per_token=_price(reader, "output_cost_per_token"),
+        cached_input_cost_per_token=_price(reader, "cache_read_input_token_cost"),
     )
     return dep if len(problems.items) == before else None
 
 
-def _parse_general(raw: Any, problems: Problems) -> GeneralSettings:
-    if not isinstance(raw, dict):
-        problems.add("general_settings", "must be a mapping")
-        return GeneralSettings()
-    _check_keys(raw, GENERAL_KEYS, "general_settings", problems)
-    r = Reader(raw, "general_settings", problems)
-    body_cap = r.integer("max_request_body_bytes", minimum=1)
-    size_mb = r.number("max_request_size_mb", default=0.0, minimum=0.0)
-    if body_cap is None:
-        body_cap = int(size_mb * 1024 * 1024) if size_mb else _GENERAL.max_request_body_bytes
-    level = (r.string("log_level") or "info").lower()
-    if level not in LOG_LEVELS:
-        problems.add("general_settings.log_level", f"must be one of {sorted(LOG_LEVELS)}")
-    master_key = r.string("master_key", secret=True)
-    return GeneralSettings(
-        master_key=master_key or None,
-        max_request_body_bytes=body_cap,
-        max_response_body_bytes=r.integer("max_response_body_bytes", minimum=1)
-        or _GENERAL.max_response_body_bytes,
-        access_log=r.boolean("access_log", default=True),
-        log_level=level,
-    )
+def _price(reader: Reader, key: str) -> float | None:
+    if reader.data.get(key) is None:
+        return None
+    return reader.number(key, default=0.0, minimum=0.0)
 
 
 def _parse_server(raw: Any, problems: Problems) -> ServerSettings:
     if not isinstance(raw, dict):
         problems.add("server", "must be a mapping")
         return ServerSettings()
-    _check_keys(raw, SERVER_KEYS, "server", problems)
+    check_keys(raw, SERVER_KEYS, "server", problems)
     r = Reader(raw, "server", problems)
     port = r.integer("port", default=_SERVER.port, minimum=0)
     if port is not None and port > 65535:

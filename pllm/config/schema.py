@@ -59,6 +59,10 @@ class DeploymentConfig:
     weight: float = 1.0
     timeouts: Timeouts = Timeouts()
     mock: MockParams = MockParams()
+    # Price overrides in USD per token; None: the shipped price table's entry for the model.
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    cached_input_cost_per_token: float | None = None
 
     @property
     def path(self) -> str:
@@ -77,12 +81,48 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class JwtSettings:
+    """JWTs accepted as API credentials. The accepted algorithms come from here, never from
+    the token's header; issuer, audience and expiry are always checked."""
+
+    algorithms: tuple[str, ...]
+    issuer: str
+    audience: str
+    # HS256: the shared secret. RS256/ES256: keys from the JWKS document at jwks_url.
+    secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    user_claim: str = "sub"
+    groups_claim: str = "groups"
+    role_claim: str = "role"
+    # Seconds of clock skew tolerated on exp/nbf/iat.
+    leeway: float = 30.0
+    # An unknown kid refetches the JWKS at most this often (seconds).
+    jwks_refetch_interval: float = 60.0
+    # A fetched JWKS is trusted this long before it is refreshed (seconds).
+    jwks_ttl: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class GeneralSettings:
     master_key: str | None = field(default=None, repr=False)
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY
     max_response_body_bytes: int = DEFAULT_MAX_RESPONSE_BODY
     access_log: bool = True
     log_level: str = "info"
+    # SQLAlchemy URL; None: SQLite at <data_dir>/pllm.db. postgresql://… uses asyncpg.
+    database_url: str | None = field(default=None, repr=False)
+    # Where the SQLite database and the spend spool live (absolute once loaded).
+    data_dir: str = "pllm-data"
+    # The admin API's own listener; admin_port 0 disables it.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+    jwt: JwtSettings | None = None
+    # POSTed a JSON alert when a budget crosses its soft threshold.
+    budget_alert_webhook: str | None = field(default=None, repr=False)
+    # How often workers poll the store for key, user and group changes (seconds).
+    auth_refresh_interval: float = 0.5
+    # How often the spend spool is drained into the database (seconds).
+    spend_flush_interval: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

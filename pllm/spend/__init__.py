@@ -1,0 +1,1 @@
+"""Spend records: one per request, spooled locally, written to the store in batches."""

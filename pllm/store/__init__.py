@@ -1,0 +1,1 @@
+"""The database: schema, migrations, and the queries the gateway and admin API make."""
