@@ -39,7 +39,22 @@ JWT_KEYS = {
     "jwks_ttl",
 }
 LOG_LEVELS = {"debug", "info", "warning", "error"}
-JWT_ALGORITHMS = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
+JWT_ALGORITHMS = {
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "PS256",
+    "PS384",
+    "PS512",
+}
+# RFC 7518 3.2: an HMAC key at least as long as the hash output.
+_HS_MIN_SECRET = {"HS256": 32, "HS384": 48, "HS512": 64}
 _GENERAL = GeneralSettings()
 
 
@@ -123,6 +138,12 @@ def _parse_jwt(raw: Any, problems: Problems) -> JwtSettings | None:
         problems.add(f"{path}.algorithms", "must not mix HS* with public-key algorithms")
     if symmetric and secret is None:
         problems.add(f"{path}.secret", "is required for HS* algorithms")
+    elif secret is not None:
+        need = max((_HS_MIN_SECRET.get(a, 0) for a in algorithms), default=0)
+        if len(secret.encode()) < need:
+            problems.add(f"{path}.secret", f"must be at least {need} bytes for {algorithms}")
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        problems.add(f"{path}.jwks_url", "must be an http:// or https:// URL")
     if asymmetric and jwks_url is None:
         problems.add(f"{path}.jwks_url", "is required for public-key algorithms")
     defaults = JwtSettings(algorithms=(), issuer="", audience="")
