@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -136,9 +137,10 @@ spend_daily = Table(
     metadata,
     Column("entity", String(300), primary_key=True),
     Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
-    Column("requests", Integer, nullable=False, default=0),
-    Column("prompt_tokens", Integer, nullable=False, default=0),
-    Column("completion_tokens", Integer, nullable=False, default=0),
+    # BigInteger: the "all" row of a busy gateway passes 2**31 tokens in a day.
+    Column("requests", BigInteger, nullable=False, default=0),
+    Column("prompt_tokens", BigInteger, nullable=False, default=0),
+    Column("completion_tokens", BigInteger, nullable=False, default=0),
     Column("cost", Float, nullable=False, default=0.0),
 )
 
