@@ -1,8 +1,9 @@
 """Typed facade over the native module `pllm_accel._native` (the Rust hot path).
 
 The native side owns work every request touches: the upstream HTTP exchange on a Tokio
-runtime and SSE framing. Results reach asyncio through one wake-up file descriptor per event
-loop, which :func:`open_client` registers with the loop.
+runtime, SSE framing, deployment routing and per-principal rate limits (:class:`Limiter`).
+Results reach asyncio through one wake-up file descriptor per event loop, which
+:func:`open_client` registers with the loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pllm_accel._native import (
     CancelOnDone,
     HttpClient,
     InvalidUpstreamRequest,
+    Limiter,
     NoDeploymentAvailable,
     Router,
     SseParser,
@@ -30,6 +32,7 @@ __all__ = [
     "CancelOnDone",
     "HttpClient",
     "InvalidUpstreamRequest",
+    "Limiter",
     "NoDeploymentAvailable",
     "Router",
     "SseParser",

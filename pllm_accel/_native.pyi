@@ -1,10 +1,12 @@
 import asyncio
+from collections.abc import Sequence
 from typing import Literal, final
 
 __all__ = [
     "CancelOnDone",
     "HttpClient",
     "InvalidUpstreamRequest",
+    "Limiter",
     "NoDeploymentAvailable",
     "Router",
     "SseParser",
@@ -122,3 +124,17 @@ class Router:
     ) -> list[tuple[int, str, float, str, int, int, int, float | None]]: ...
     @property
     def ejections_total(self) -> int: ...
+
+@final
+class Limiter:
+    def __new__(cls) -> Limiter: ...
+    def acquire(
+        self,
+        entities: Sequence[tuple[str, int | None, int | None, int | None]],
+        tokens: int,
+        now: float | None = None,
+    ) -> int | tuple[str, Literal["rpm", "tpm", "parallel"], float]: ...
+    def release(self, ticket: int, tokens_used: int = 0, now: float | None = None) -> bool: ...
+    def in_flight(self, entity: str) -> int: ...
+    def in_flight_total(self) -> int: ...
+    def tracked(self) -> int: ...

@@ -4,6 +4,7 @@
 //! code lives in [`py`], compiled only with the `python` feature (maturin turns it on).
 
 pub mod http;
+pub mod limits;
 pub mod relay;
 pub mod router;
 pub mod sse;

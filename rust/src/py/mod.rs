@@ -3,6 +3,7 @@
 mod bridge;
 mod client;
 mod errors;
+mod limiter;
 mod router;
 mod sse;
 
@@ -15,6 +16,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::HttpClient>()?;
     m.add_class::<client::Target>()?;
     m.add_class::<router::Router>()?;
+    m.add_class::<limiter::Limiter>()?;
     m.add_class::<client::UpstreamResponse>()?;
     m.add_class::<client::CancelOnDone>()?;
     errors::register(m)?;
