@@ -1,0 +1,338 @@
+"""LiteLLM's management API (``/key/generate``, ``/key/info``, ``/user/new``, …), so LiteLLM
+clients and scripts work against pllm unchanged.
+
+This is a translation layer only: each route maps LiteLLM's field names onto the Structs of
+pllm's own routes and calls the same service functions, so validation, revision bumps and
+the "secret shown once" rule are the same. Where a key is named, LiteLLM's three forms are
+accepted: the secret, its token (SHA-256 hex, which is also pllm's stored hash) or the id.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from msgspec import UNSET
+
+from pllm.admin import litellm_schemas as ls
+from pllm.admin import schemas as s
+from pllm.admin import service
+from pllm.admin.budget_routes import first_day, spend_page
+from pllm.admin.periods import (
+    budget_period_from_litellm,
+    litellm_budget_duration,
+    period_start,
+    today_utc,
+)
+from pllm.admin.routing import Call, Reply, Route
+from pllm.admin.schemas import MemberRole
+from pllm.auth.principal import Role
+from pllm.errors import GatewayError, bad_request
+from pllm.store import spend_store
+from pllm.store.engine import Store
+
+_ROLE_IN: dict[str, Role] = {
+    "proxy_admin": "admin",
+    "proxy_admin_viewer": "viewer",
+    "internal_user": "member",
+    "internal_user_viewer": "viewer",
+    "admin": "admin",
+    "member": "member",
+    "viewer": "viewer",
+}
+_ROLE_OUT = {"admin": "proxy_admin", "member": "internal_user", "viewer": "internal_user_viewer"}
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat()
+
+
+def _models(models: list[str] | None) -> list[str] | None:
+    # LiteLLM: [] means every model.
+    return models or None
+
+
+def _period(value: Any) -> Any:
+    return value if value is UNSET else budget_period_from_litellm(value)
+
+
+async def _key_spend(store: Store, key_id: str, period: str | None) -> float:
+    entity = f"key:{key_id}"
+    start = first_day(period_start(period, today_utc()))
+    spent = await spend_store.period_spend(store, [(entity, start)])
+    return float(spent.get(entity, 0.0))
+
+
+def _info(view: s.KeyView, spend: float) -> dict[str, Any]:
+    return {
+        "token": view.id,
+        "key_name": view.key,
+        "key_alias": view.alias,
+        "spend": spend,
+        "expires": _iso(view.expires_at),
+        "models": view.allowed_models or [],
+        "user_id": view.user_id,
+        "team_id": view.group_id,
+        "max_parallel_requests": view.max_parallel,
+        "tpm_limit": view.tpm,
+        "rpm_limit": view.rpm,
+        "max_budget": view.max_budget,
+        "soft_budget": view.soft_budget,
+        "budget_duration": litellm_budget_duration(view.budget_period),
+        "metadata": view.metadata,
+        "blocked": view.revoked_at is not None,
+        "created_at": _iso(view.created_at),
+        "updated_at": _iso(view.updated_at),
+    }
+
+
+async def key_info_of(store: Store, view: s.KeyView) -> ls.KeyInfo:
+    spend = await _key_spend(store, view.id, view.budget_period)
+    return ls.KeyInfo(**_info(view, spend))
+
+
+# ---------------------------------------------------------------- keys
+
+
+async def key_generate(call: Call) -> Reply:
+    req = await call.body(ls.KeyGenerate)
+    created = await service.create_key(
+        call.store,
+        s.KeyCreate(
+            alias=req.key_alias,
+            user_id=req.user_id,
+            group_id=req.team_id,
+            allowed_models=_models(req.models),
+            rpm=req.rpm_limit,
+            tpm=req.tpm_limit,
+            max_parallel=req.max_parallel_requests,
+            max_budget=req.max_budget,
+            budget_period=budget_period_from_litellm(req.budget_duration),
+            soft_budget=req.soft_budget,
+            metadata=req.metadata,
+            duration=req.duration,
+        ),
+    )
+    return Reply(200, ls.KeyGenerated(key=created.secret, **_info(created.key, 0.0)))
+
+
+async def key_info(call: Call) -> Reply:
+    ref = call.query(ls.KeyInfoQuery).key
+    if ref is None:
+        # LiteLLM answers about the calling key when none is named.
+        if call.caller.kind != "key" or call.caller.id is None:
+            raise bad_request("Missing required query parameter 'key'.", param="key")
+        ref = call.caller.id
+    view = service.key_view(await service.resolve_key(call.store, ref))
+    info = await key_info_of(call.store, view)
+    return Reply(200, ls.KeyInfoResponse(key=view.id, info=info))
+
+
+async def key_update(call: Call) -> Reply:
+    req = await call.body(ls.KeyUpdate)
+    row = await service.resolve_key(call.store, req.key)
+    patch = s.KeyUpdate(
+        alias=req.key_alias,
+        user_id=req.user_id,
+        group_id=req.team_id,
+        allowed_models=req.models if req.models is UNSET else _models(req.models),
+        rpm=req.rpm_limit,
+        tpm=req.tpm_limit,
+        max_parallel=req.max_parallel_requests,
+        max_budget=req.max_budget,
+        budget_period=_period(req.budget_duration),
+        soft_budget=req.soft_budget,
+        metadata=req.metadata,
+        duration=req.duration,
+    )
+    view = await service.update_key(call.store, row.id, patch)
+    info = await key_info_of(call.store, view)
+    return Reply(200, ls.KeyInfoResponse(key=view.id, info=info))
+
+
+async def key_delete(call: Call) -> Reply:
+    req = await call.body(ls.KeyDelete)
+    if not req.keys:
+        raise bad_request("'keys' must name at least one key.", param="keys")
+    # Every key is found before any is deleted: a typo deletes nothing.
+    rows = [await service.resolve_key(call.store, ref) for ref in req.keys]
+    deleted = []
+    for row in rows:
+        await service.delete_key(call.store, row.id)
+        deleted.append(row.id)
+    return Reply(200, ls.KeyDeleted(deleted_keys=deleted))
+
+
+# ---------------------------------------------------------------- users and teams
+
+
+async def user_new(call: Call) -> Reply:
+    req = await call.body(ls.UserNew)
+    role = _ROLE_IN[req.user_role]
+    period = budget_period_from_litellm(req.budget_duration)
+    for team in req.teams or ():
+        await service.group_row(call.store, team)
+    user = await service.create_user(
+        call.store,
+        s.UserCreate(
+            id=req.user_id,
+            email=req.user_email,
+            name=req.user_alias,
+            role=role,
+            allowed_models=_models(req.models),
+            rpm=req.rpm_limit,
+            tpm=req.tpm_limit,
+            max_parallel=req.max_parallel_requests,
+            max_budget=req.max_budget,
+            budget_period=period,
+            soft_budget=req.soft_budget,
+            metadata=req.metadata,
+        ),
+    )
+    for team in req.teams or ():
+        await service.add_member(call.store, team, s.MemberAdd(user_id=user.id))
+    secret = token = expires = None
+    if req.auto_create_key:
+        # The user's limits and budget apply to the key through the user; the key only
+        # carries its owner and, like LiteLLM's, the user's role.
+        created = await service.create_key(
+            call.store,
+            s.KeyCreate(alias=req.key_alias, user_id=user.id, role=role, duration=req.duration),
+        )
+        secret, token, expires = created.secret, created.key.id, _iso(created.key.expires_at)
+    return Reply(
+        200,
+        ls.UserCreated(
+            user_id=user.id,
+            user_email=user.email,
+            user_alias=user.name,
+            user_role=_ROLE_OUT.get(user.role, user.role),
+            teams=list(req.teams or ()),
+            models=user.allowed_models or [],
+            max_budget=user.max_budget,
+            budget_duration=litellm_budget_duration(user.budget_period),
+            tpm_limit=user.tpm,
+            rpm_limit=user.rpm,
+            metadata=user.metadata,
+            key=secret,
+            token=token,
+            expires=expires,
+        ),
+    )
+
+
+async def team_new(call: Call) -> Reply:
+    req = await call.body(ls.TeamNew)
+    period = budget_period_from_litellm(req.budget_duration)
+    group = await service.create_group(
+        call.store,
+        s.GroupCreate(
+            id=req.team_id,
+            name=req.team_alias,
+            allowed_models=_models(req.models),
+            rpm=req.rpm_limit,
+            tpm=req.tpm_limit,
+            max_parallel=req.max_parallel_requests,
+            max_budget=req.max_budget,
+            budget_period=period,
+            soft_budget=req.soft_budget,
+            metadata=req.metadata,
+        ),
+    )
+    members = []
+    for m in req.members_with_roles:
+        try:
+            await service.user_row(call.store, m.user_id)
+        except GatewayError:
+            # LiteLLM adds people to a team by id whether or not it has seen them before.
+            await service.create_user(call.store, s.UserCreate(id=m.user_id, email=m.user_email))
+        role: MemberRole = "admin" if m.role == "admin" else "member"
+        await service.add_member(call.store, group.id, s.MemberAdd(user_id=m.user_id, role=role))
+        members.append(ls.TeamMemberOut(user_id=m.user_id, role=m.role))
+    return Reply(
+        200,
+        ls.TeamCreated(
+            team_id=group.id,
+            team_alias=group.name,
+            models=group.allowed_models or [],
+            max_budget=group.max_budget,
+            budget_duration=litellm_budget_duration(group.budget_period),
+            tpm_limit=group.tpm,
+            rpm_limit=group.rpm,
+            max_parallel_requests=group.max_parallel,
+            members_with_roles=members,
+            metadata=group.metadata,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- spend
+
+
+def _spend_log(r: s.SpendLogRow) -> ls.SpendLog:
+    return ls.SpendLog(
+        request_id=r.request_id,
+        api_key=r.key_id,
+        user=r.user_id,
+        team_id=r.group_ids[0] if r.group_ids else None,
+        model=r.model,
+        call_type=r.endpoint,
+        spend=r.cost,
+        total_tokens=r.prompt_tokens + r.completion_tokens,
+        prompt_tokens=r.prompt_tokens,
+        completion_tokens=r.completion_tokens,
+        startTime=_iso(r.ts) or "",
+        endTime=_iso(r.ts + r.latency_ms / 1000) or "",
+        status="success" if r.status < 400 else "failure",
+    )
+
+
+_MAX_SPEND_ROWS = 1000
+
+
+async def spend_logs(call: Call) -> Reply:
+    q = call.query(ls.SpendLogsQuery)
+    if not 1 <= q.limit <= _MAX_SPEND_ROWS:
+        raise bad_request(f"limit must be between 1 and {_MAX_SPEND_ROWS}.", param="limit")
+    key_id = None
+    if q.api_key is not None:
+        key_id = (await service.resolve_key(call.store, q.api_key)).id
+    page = await spend_page(
+        call.store,
+        s.SpendLogQuery(
+            key_id=key_id, user_id=q.user_id, from_=q.start_date, to=q.end_date, limit=q.limit
+        ),
+    )
+    return Reply(200, [_spend_log(r) for r in page.data])
+
+
+_DOC = "LiteLLM-compatible: "
+ROUTES = [
+    Route("POST", "/key/generate", key_generate, "Generate a key (LiteLLM)", "LiteLLM",
+          body=ls.KeyGenerate, response=ls.KeyGenerated,
+          description=_DOC + "`key` in the response is the secret, shown this once; `token` "
+          "is pllm's key id. budget_duration: 1d/24h (daily), 7d/1w (weekly), 30d/1mo "
+          "(monthly); pllm budgets are calendar periods in UTC."),
+    Route("GET", "/key/info", key_info, "Read a key (LiteLLM)", "LiteLLM",
+          query=ls.KeyInfoQuery, response=ls.KeyInfoResponse,
+          description=_DOC + "`key` may be the secret, its token (SHA-256) or the key id; the "
+          "answer's `key` is the id, never the secret."),
+    Route("POST", "/key/update", key_update, "Update a key (LiteLLM)", "LiteLLM",
+          body=ls.KeyUpdate, response=ls.KeyInfoResponse),
+    Route("POST", "/key/delete", key_delete, "Delete keys (LiteLLM)", "LiteLLM",
+          body=ls.KeyDelete, response=ls.KeyDeleted,
+          description=_DOC + "`keys` are secrets, tokens or ids; all must exist or none is "
+          "deleted. `deleted_keys` lists their ids."),
+    Route("POST", "/user/new", user_new, "Create a user and their key (LiteLLM)", "LiteLLM",
+          body=ls.UserNew, response=ls.UserCreated,
+          description=_DOC + "user_role: proxy_admin (admin), internal_user (member), "
+          "internal_user_viewer or proxy_admin_viewer (viewer)."),
+    Route("POST", "/team/new", team_new, "Create a team (LiteLLM)", "LiteLLM",
+          body=ls.TeamNew, response=ls.TeamCreated,
+          description=_DOC + "a team is a pllm group; members not yet known are created."),
+    Route("GET", "/spend/logs", spend_logs, "Spend logs (LiteLLM)", "LiteLLM",
+          query=ls.SpendLogsQuery, response=list[ls.SpendLog],
+          description=_DOC + "newest first, at most `limit` (1000) rows."),
+]  # fmt: skip

@@ -1,0 +1,199 @@
+"""The admin API's route table: what a route is, how a path finds it, how inputs are read.
+
+Every route is declared once, with the Structs of its body, query and response; the
+dispatcher, the guard-walk test and the OpenAPI document all read the same table, so a new
+route cannot be served without being documented and guarded.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+from pllm.api.http import Request
+from pllm.errors import GatewayError, bad_request
+from pllm.store.engine import Store
+
+# Admin payloads are a few hundred bytes; anything near this is not a management call.
+MAX_BODY_BYTES = 1024 * 1024
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made an admin call: ``master``, an admin ``key`` (its id) or a ``jwt`` (its user)."""
+
+    kind: str
+    id: str | None = None
+
+
+LOCAL = Caller("local")
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    payload: Any
+    # Raw bytes with their content type, for the documentation routes.
+    raw: bytes | None = None
+    content_type: bytes = b"application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class Call:
+    """One admin request as a handler sees it."""
+
+    req: Request
+    opened: Store | None
+    params: dict[str, str]
+    caller: Caller
+    query_string: bytes = b""
+
+    @property
+    def store(self) -> Store:
+        if self.opened is None:
+            raise store_unavailable()
+        return self.opened
+
+    async def body(self, kind: type[T]) -> T:
+        raw = await self.req.read_body(MAX_BODY_BYTES)
+        if not raw.strip():
+            raw = b"{}"
+        try:
+            return msgspec.json.decode(raw, type=kind)
+        except msgspec.ValidationError as e:
+            raise invalid(e) from None
+        except msgspec.DecodeError as e:
+            raise bad_request(
+                f"We could not parse the JSON body of your request ({e}).", code="invalid_json"
+            ) from None
+
+    def query(self, kind: type[T]) -> T:
+        pairs = urllib.parse.parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+        raw: dict[str, Any] = {}
+        for name, value in pairs:
+            if value == "":
+                continue  # ?user_id= means "no filter", as a blank form field would
+            raw[name] = value
+        try:
+            return msgspec.convert(raw, kind, strict=False)
+        except msgspec.ValidationError as e:
+            raise invalid(e, where="query parameter") from None
+
+
+def store_unavailable() -> GatewayError:
+    return GatewayError(
+        503,
+        "The database is unavailable; nothing was changed. Retry shortly.",
+        code="store_unavailable",
+        type="service_unavailable",
+    )
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # "/admin/keys/{id}"
+    handler: Handler
+    summary: str
+    tag: str
+    body: type | None = None
+    query: type | None = None
+    response: type | None = None
+    status: int = 200
+    # Documentation and the health probe answer without a credential.
+    guarded: bool = True
+    description: str = ""
+    segments: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", tuple(self.path.strip("/").split("/")))
+
+    @property
+    def path_params(self) -> list[str]:
+        return [s[1:-1] for s in self.segments if s.startswith("{")]
+
+    def match(self, parts: Sequence[str]) -> dict[str, str] | None:
+        if len(parts) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for want, got in zip(self.segments, parts, strict=True):
+            if want.startswith("{"):
+                if not got:
+                    return None
+                params[want[1:-1]] = got  # ASGI paths arrive percent-decoded
+            elif want != got:
+                return None
+        return params
+
+
+class Router:
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = tuple(routes)
+        seen: set[tuple[str, str]] = set()
+        for r in self.routes:
+            if (r.method, r.path) in seen:
+                raise ValueError(f"route declared twice: {r.method} {r.path}")
+            seen.add((r.method, r.path))
+
+    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        parts = path.strip("/").split("/")
+        matched: list[tuple[Route, dict[str, str]]] = []
+        for route in self.routes:
+            params = route.match(parts)
+            if params is not None:
+                matched.append((route, params))
+        if not matched:
+            raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+        # A literal segment beats a parameter: /admin/keys/x/revoke is never {id}=x/….
+        matched.sort(key=lambda m: len(m[1]))
+        fewest = len(matched[0][1])
+        for route, params in matched:
+            if len(params) == fewest and route.method == method:
+                return route, params
+        allowed = sorted({r.method for r, p in matched if len(p) == fewest})
+        raise GatewayError(
+            405,
+            f"Method {method} not allowed for {path}",
+            code="method_not_allowed",
+            headers=(("allow", ", ".join(allowed)),),
+        )
+
+
+_AT = re.compile(r" - at `\$(.*)`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def _join(base: str | None, name: str) -> str:
+    return name if base is None else f"{base}.{name}"
+
+
+def invalid(err: msgspec.ValidationError, *, where: str = "field") -> GatewayError:
+    """A 400 that names the offending field, from msgspec's message."""
+    text = str(err)
+    at = _AT.search(text)
+    # "$.limits.rpm" -> "limits.rpm", "$.models[0]" -> "models[0]", "$" -> None
+    base = at.group(1).removeprefix(".") or None if at else None
+    unknown = _UNKNOWN.search(text)
+    if unknown is not None:
+        name = _join(base, unknown.group(1))
+        return bad_request(f"Unknown {where} '{name}'.", param=name, code="unknown_field")
+    missing = _MISSING.search(text)
+    if missing is not None:
+        name = _join(base, missing.group(1))
+        return bad_request(f"Missing required {where} '{name}'.", param=name, code="missing_field")
+    message = _AT.sub("", text)
+    if base is None:
+        return bad_request(f"Invalid request: {message}.", code="invalid_request")
+    return bad_request(f"Invalid {where} '{base}': {message}.", param=base, code="invalid_field")

@@ -1,0 +1,307 @@
+"""Request and response shapes of the admin API's own routes.
+
+Inputs forbid unknown fields, so a typo (``max_buget``) is a 400 naming the field instead of a
+silently ignored setting. PATCH bodies default every field to ``UNSET``: a field left out is
+unchanged, a field sent as ``null`` is cleared. The OpenAPI document is generated from these.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from pllm.auth.principal import BudgetPeriod, Role
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+Money = Annotated[float, msgspec.Meta(ge=0)]
+# Ids appear in URL paths, so no slashes or whitespace.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
+Name = Annotated[str, msgspec.Meta(max_length=256)]
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+ModelList = list[Annotated[str, msgspec.Meta(min_length=1, max_length=256)]]
+# UNIX seconds
+Timestamp = Annotated[float, msgspec.Meta(ge=0)]
+# "30s", "15m", "12h", "30d", "2w"
+Duration = Annotated[str, msgspec.Meta(pattern=r"^\s*\d+\s*(s|m|h|d|w|mo)\s*$")]
+MemberRole = Literal["admin", "member"]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Offset = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Input(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Output(msgspec.Struct, kw_only=True, omit_defaults=False):
+    pass
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class LimitsIn(Input):
+    allowed_models: ModelList | None = None
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    max_parallel: PositiveInt | None = None
+    max_budget: Money | None = None
+    budget_period: BudgetPeriod | None = None
+    soft_budget: Money | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class LimitsPatch(Input):
+    allowed_models: ModelList | UnsetType | None = UNSET
+    rpm: PositiveInt | UnsetType | None = UNSET
+    tpm: PositiveInt | UnsetType | None = UNSET
+    max_parallel: PositiveInt | UnsetType | None = UNSET
+    max_budget: Money | UnsetType | None = UNSET
+    budget_period: BudgetPeriod | UnsetType | None = UNSET
+    soft_budget: Money | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+
+
+class KeyCreate(LimitsIn):
+    alias: Name | None = None
+    user_id: Id | None = None
+    group_id: Id | None = None
+    role: Role = "member"
+    # Give one of them, or neither for a key that never expires.
+    expires_at: Timestamp | None = None
+    duration: Duration | None = None
+
+
+class KeyUpdate(LimitsPatch):
+    alias: Name | UnsetType | None = UNSET
+    user_id: Id | UnsetType | None = UNSET
+    group_id: Id | UnsetType | None = UNSET
+    role: Role | UnsetType = UNSET
+    expires_at: Timestamp | UnsetType | None = UNSET
+    duration: Duration | UnsetType = UNSET
+
+
+class UserCreate(LimitsIn):
+    # Generated when left out.
+    id: Id | None = None
+    email: Email | None = None
+    name: Name | None = None
+    role: Role = "member"
+
+
+class UserUpdate(LimitsPatch):
+    email: Email | UnsetType | None = UNSET
+    name: Name | UnsetType | None = UNSET
+    role: Role | UnsetType = UNSET
+
+
+class GroupCreate(LimitsIn):
+    id: Id | None = None
+    name: Name | None = None
+
+
+class GroupUpdate(LimitsPatch):
+    name: Name | UnsetType | None = UNSET
+
+
+class MemberAdd(Input):
+    user_id: Id
+    role: MemberRole = "member"
+
+
+class BudgetSet(Input):
+    max_budget: Money
+    budget_period: BudgetPeriod = "total"
+    soft_budget: Money | None = None
+
+
+# ---------------------------------------------------------------- queries
+
+
+class PageQuery(Input):
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class KeyListQuery(PageQuery):
+    user_id: str | None = None
+    group_id: str | None = None
+    include_revoked: bool = False
+
+
+class UsageQuery(PageQuery):
+    group_by: Literal["key", "user", "group", "model"] = "key"
+    id: str | None = None
+    # Inclusive UTC days; default: the 30 days that end today.
+    from_: datetime.date | None = msgspec.field(default=None, name="from")
+    to: datetime.date | None = None
+
+
+class SpendLogQuery(Input):
+    key_id: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
+    model: str | None = None
+    from_: datetime.date | None = msgspec.field(default=None, name="from")
+    to: datetime.date | None = None
+    limit: Limit = 100
+    # The ``next_before`` of the previous page.
+    before: str | None = None
+
+
+# ---------------------------------------------------------------- outputs
+
+
+class LimitsOut(Output):
+    allowed_models: list[str] | None
+    rpm: int | None
+    tpm: int | None
+    max_parallel: int | None
+    max_budget: float | None
+    budget_period: str | None
+    soft_budget: float | None
+    metadata: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+class KeyView(LimitsOut):
+    id: str
+    # "sk-AbCd…wxyz": the secret itself is never stored, so never shown again.
+    key: str
+    key_prefix: str
+    key_suffix: str
+    alias: str | None
+    user_id: str | None
+    group_id: str | None
+    role: str
+    expires_at: float | None
+    revoked_at: float | None
+
+
+class KeyCreated(Output):
+    secret: str
+    key: KeyView
+    warning: str = "Store this key now: it is shown only once and cannot be recovered."
+
+
+class KeyPage(Output):
+    data: list[KeyView]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserView(LimitsOut):
+    id: str
+    email: str | None
+    name: str | None
+    role: str
+
+
+class UserDetail(UserView):
+    groups: list[str]
+
+
+class UserPage(Output):
+    data: list[UserView]
+    total: int
+    limit: int
+    offset: int
+
+
+class GroupView(LimitsOut):
+    id: str
+    name: str | None
+
+
+class GroupPage(Output):
+    data: list[GroupView]
+    total: int
+    limit: int
+    offset: int
+
+
+class MemberView(Output):
+    group_id: str
+    user_id: str
+    role: str
+
+
+class MemberList(Output):
+    data: list[MemberView]
+
+
+class Deleted(Output):
+    id: str
+    deleted: bool = True
+
+
+class BudgetView(Output):
+    entity_type: Literal["key", "user", "group"]
+    id: str
+    name: str | None
+    max_budget: float | None
+    budget_period: str | None
+    soft_budget: float | None
+    # First UTC day of the current period; null for "total".
+    period_start: str | None
+    spend: float
+    remaining: float | None
+
+
+class BudgetList(Output):
+    data: list[BudgetView]
+
+
+class UsageRow(Output):
+    day: str
+    id: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class UsagePage(Output):
+    group_by: str
+    from_: str = msgspec.field(name="from")
+    to: str
+    data: list[UsageRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class SpendLogRow(Output):
+    request_id: str
+    ts: float
+    endpoint: str
+    status: int
+    latency_ms: float
+    key_id: str | None
+    user_id: str | None
+    group_ids: list[str]
+    model: str | None
+    deployment: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost: float
+    ttft_ms: float | None
+    attempts: int
+    streamed: bool
+    cache_hit: bool
+    error: str | None
+
+
+class SpendLogPage(Output):
+    data: list[SpendLogRow]
+    # Pass as ``before`` for the next (older) page; null when this page was the last.
+    next_before: str | None
+
+
+class Health(Output):
+    status: str

@@ -1,0 +1,386 @@
+"""The admin operations on keys, users, groups and memberships, over the store.
+
+The HTTP routes, the LiteLLM translation and ``pllm … --local`` all come through here. Every
+write goes through a store function that bumps the revision counter, which is how gateway
+workers learn within a second that a key, user or group changed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+
+from pllm.admin import schemas as s
+from pllm.admin.periods import parse_duration
+from pllm.auth.keys import KEY_PREFIX, generate_key, hash_key, masked
+from pllm.errors import GatewayError, bad_request
+from pllm.store import principals as db
+from pllm.store.engine import Store
+from pllm.store.rows import GroupRow, KeyRow, UserRow
+
+_LIMIT_FIELDS = (
+    "allowed_models",
+    "rpm",
+    "tpm",
+    "max_parallel",
+    "max_budget",
+    "budget_period",
+    "soft_budget",
+    "metadata",
+)
+
+
+def not_found(kind: str, id: str) -> GatewayError:
+    return GatewayError(404, f"No {kind} with id '{id}'.", code=f"{kind}_not_found")
+
+
+def _limits(row: KeyRow | UserRow | GroupRow) -> dict[str, Any]:
+    return {
+        "allowed_models": list(row.allowed_models) if row.allowed_models is not None else None,
+        "rpm": row.rpm,
+        "tpm": row.tpm,
+        "max_parallel": row.max_parallel,
+        "max_budget": row.max_budget,
+        "budget_period": row.budget_period,
+        "soft_budget": row.soft_budget,
+        "metadata": dict(row.metadata or {}),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def key_view(row: KeyRow) -> s.KeyView:
+    return s.KeyView(
+        id=row.id,
+        key=masked(row.key_prefix, row.key_suffix),
+        key_prefix=row.key_prefix,
+        key_suffix=row.key_suffix,
+        alias=row.alias,
+        user_id=row.user_id,
+        group_id=row.group_id,
+        role=row.role,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        **_limits(row),
+    )
+
+
+def user_view(row: UserRow) -> s.UserView:
+    return s.UserView(id=row.id, email=row.email, name=row.name, role=row.role, **_limits(row))
+
+
+def group_view(row: GroupRow) -> s.GroupView:
+    return s.GroupView(id=row.id, name=row.name, **_limits(row))
+
+
+def _check_budget(max_budget: Any, soft_budget: Any) -> None:
+    numbers = isinstance(max_budget, float | int) and isinstance(soft_budget, float | int)
+    if numbers and soft_budget > max_budget:
+        raise bad_request(
+            f"soft_budget ({soft_budget}) is above max_budget ({max_budget}): the alert "
+            "would never fire before the cap.",
+            param="soft_budget",
+            code="invalid_field",
+        )
+
+
+def _expiry(expires_at: Any, duration: Any, now: float) -> Any:
+    """``expires_at`` from either form; UNSET when neither was given."""
+    if duration is not None and duration is not UNSET:
+        if expires_at is not None and expires_at is not UNSET:
+            raise bad_request(
+                "Give either expires_at or duration, not both.",
+                param="duration",
+                code="invalid_field",
+            )
+        return now + parse_duration(duration)
+    return expires_at
+
+
+async def _check_refs(store: Store, user_id: Any, group_id: Any) -> None:
+    """Clear 400s for dangling owners, instead of a foreign-key failure."""
+    if isinstance(user_id, str) and await db.get_user(store, user_id) is None:
+        raise bad_request(
+            f"Invalid user_id: no user with id '{user_id}'.", param="user_id", code="user_not_found"
+        )
+    if isinstance(group_id, str) and await db.get_group(store, group_id) is None:
+        raise bad_request(
+            f"Invalid group_id: no group with id '{group_id}'.",
+            param="group_id",
+            code="group_not_found",
+        )
+
+
+def _set_fields(patch: msgspec.Struct, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        name: value
+        for name in patch.__struct_fields__
+        if name not in skip and (value := getattr(patch, name)) is not UNSET
+    }
+
+
+# ---------------------------------------------------------------- keys
+
+
+async def create_key(store: Store, spec: s.KeyCreate) -> s.KeyCreated:
+    _check_budget(spec.max_budget, spec.soft_budget)
+    expires_at = _expiry(spec.expires_at, spec.duration, time.time())
+    await _check_refs(store, spec.user_id, spec.group_id)
+    new = generate_key()
+    row = await db.create_key(
+        store,
+        key_hash=new.key_hash,
+        key_prefix=new.key_prefix,
+        key_suffix=new.key_suffix,
+        role=spec.role,
+        alias=spec.alias,
+        user_id=spec.user_id,
+        group_id=spec.group_id,
+        allowed_models=spec.allowed_models,
+        rpm=spec.rpm,
+        tpm=spec.tpm,
+        max_parallel=spec.max_parallel,
+        max_budget=spec.max_budget,
+        budget_period=spec.budget_period,
+        soft_budget=spec.soft_budget,
+        metadata=spec.metadata,
+        expires_at=expires_at,
+    )
+    return s.KeyCreated(secret=new.secret, key=key_view(row))
+
+
+async def key_row(store: Store, id: str) -> KeyRow:
+    row = await db.get_key(store, id)
+    if row is None:
+        raise not_found("key", id)
+    return row
+
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+async def resolve_key(store: Store, ref: str) -> KeyRow:
+    """A key named by its secret, its SHA-256 hex (LiteLLM's "token") or its id."""
+    row = None
+    if ref.startswith(KEY_PREFIX):
+        row = await db.get_key_by_hash(store, hash_key(ref))
+    else:
+        if _HASH.fullmatch(ref):
+            row = await db.get_key_by_hash(store, ref)
+        if row is None:
+            row = await db.get_key(store, ref)
+    if row is None:
+        # The reference may be a secret: never repeat it.
+        raise GatewayError(404, "No key matches the one given.", code="key_not_found")
+    return row
+
+
+async def get_key(store: Store, id: str) -> s.KeyView:
+    return key_view(await key_row(store, id))
+
+
+async def list_keys(store: Store, q: s.KeyListQuery) -> s.KeyPage:
+    rows, total = await db.list_keys(
+        store,
+        user_id=q.user_id,
+        group_id=q.group_id,
+        include_revoked=q.include_revoked,
+        limit=q.limit,
+        offset=q.offset,
+    )
+    return s.KeyPage(data=[key_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset)
+
+
+async def update_key(store: Store, id: str, patch: s.KeyUpdate) -> s.KeyView:
+    fields = _set_fields(patch, skip=("duration",))
+    expires_at = _expiry(patch.expires_at, patch.duration, time.time())
+    if expires_at is not UNSET:
+        fields["expires_at"] = expires_at
+    current = await key_row(store, id)
+    _check_budget(
+        fields.get("max_budget", current.max_budget),
+        fields.get("soft_budget", current.soft_budget),
+    )
+    await _check_refs(store, fields.get("user_id"), fields.get("group_id"))
+    if not fields:
+        return key_view(current)
+    row = await db.update_key(store, id, **fields)
+    if row is None:
+        raise not_found("key", id)
+    return key_view(row)
+
+
+async def revoke_key(store: Store, id: str) -> s.KeyView:
+    row = await db.revoke_key(store, id)
+    if row is None:
+        raise not_found("key", id)
+    return key_view(row)
+
+
+async def delete_key(store: Store, id: str) -> s.Deleted:
+    if not await db.delete_key(store, id):
+        raise not_found("key", id)
+    return s.Deleted(id=id)
+
+
+# ---------------------------------------------------------------- users
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+async def create_user(store: Store, spec: s.UserCreate) -> s.UserView:
+    _check_budget(spec.max_budget, spec.soft_budget)
+    row = await db.create_user(
+        store,
+        id=spec.id or _new_id("user"),
+        email=spec.email,
+        name=spec.name,
+        role=spec.role,
+        **{f: getattr(spec, f) for f in _LIMIT_FIELDS},
+    )
+    return user_view(row)
+
+
+async def user_row(store: Store, id: str) -> UserRow:
+    row = await db.get_user(store, id)
+    if row is None:
+        raise not_found("user", id)
+    return row
+
+
+async def get_user(store: Store, id: str) -> s.UserDetail:
+    row = await user_row(store, id)
+    groups = await db.groups_of(store, id)
+    view = user_view(row)
+    return s.UserDetail(**msgspec.structs.asdict(view), groups=[g.id for g in groups])
+
+
+async def list_users(store: Store, q: s.PageQuery) -> s.UserPage:
+    rows, total = await db.list_users(store, limit=q.limit, offset=q.offset)
+    return s.UserPage(
+        data=[user_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset
+    )
+
+
+async def update_user(store: Store, id: str, patch: s.UserUpdate) -> s.UserView:
+    fields = _set_fields(patch)
+    current = await user_row(store, id)
+    _check_budget(
+        fields.get("max_budget", current.max_budget),
+        fields.get("soft_budget", current.soft_budget),
+    )
+    if not fields:
+        return user_view(current)
+    row = await db.update_user(store, id, **fields)
+    if row is None:
+        raise not_found("user", id)
+    return user_view(row)
+
+
+async def _revoke_keys_of(store: Store, *, user_id: str | None, group_id: str | None) -> None:
+    """Revokes the keys of a user or group about to be deleted: the store would keep them,
+    ownerless and so free of the limits and budget that came with the owner."""
+    done: set[str] = set()
+    while True:
+        rows, _ = await db.list_keys(
+            store, user_id=user_id, group_id=group_id, include_revoked=False, limit=500, offset=0
+        )
+        todo = [r.id for r in rows if r.id not in done]
+        if not todo:
+            return
+        for key_id in todo:
+            await db.revoke_key(store, key_id)
+            done.add(key_id)
+
+
+async def delete_user(store: Store, id: str) -> s.Deleted:
+    await user_row(store, id)
+    await _revoke_keys_of(store, user_id=id, group_id=None)
+    if not await db.delete_user(store, id):
+        raise not_found("user", id)
+    return s.Deleted(id=id)
+
+
+# ---------------------------------------------------------------- groups
+
+
+async def create_group(store: Store, spec: s.GroupCreate) -> s.GroupView:
+    _check_budget(spec.max_budget, spec.soft_budget)
+    row = await db.create_group(
+        store,
+        id=spec.id or _new_id("group"),
+        name=spec.name,
+        **{f: getattr(spec, f) for f in _LIMIT_FIELDS},
+    )
+    return group_view(row)
+
+
+async def group_row(store: Store, id: str) -> GroupRow:
+    row = await db.get_group(store, id)
+    if row is None:
+        raise not_found("group", id)
+    return row
+
+
+async def get_group(store: Store, id: str) -> s.GroupView:
+    return group_view(await group_row(store, id))
+
+
+async def list_groups(store: Store, q: s.PageQuery) -> s.GroupPage:
+    rows, total = await db.list_groups(store, limit=q.limit, offset=q.offset)
+    return s.GroupPage(
+        data=[group_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset
+    )
+
+
+async def update_group(store: Store, id: str, patch: s.GroupUpdate) -> s.GroupView:
+    fields = _set_fields(patch)
+    current = await group_row(store, id)
+    _check_budget(
+        fields.get("max_budget", current.max_budget),
+        fields.get("soft_budget", current.soft_budget),
+    )
+    if not fields:
+        return group_view(current)
+    row = await db.update_group(store, id, **fields)
+    if row is None:
+        raise not_found("group", id)
+    return group_view(row)
+
+
+async def delete_group(store: Store, id: str) -> s.Deleted:
+    await group_row(store, id)
+    await _revoke_keys_of(store, user_id=None, group_id=id)
+    if not await db.delete_group(store, id):
+        raise not_found("group", id)
+    return s.Deleted(id=id)
+
+
+async def list_members(store: Store, group_id: str) -> s.MemberList:
+    await group_row(store, group_id)
+    members = await db.list_members(store, group_id)
+    return s.MemberList(
+        data=[s.MemberView(group_id=group_id, user_id=m.user_id, role=m.role) for m in members]
+    )
+
+
+async def add_member(store: Store, group_id: str, spec: s.MemberAdd) -> s.MemberView:
+    await group_row(store, group_id)
+    await user_row(store, spec.user_id)
+    await db.add_member(store, group_id=group_id, user_id=spec.user_id, role=spec.role)
+    return s.MemberView(group_id=group_id, user_id=spec.user_id, role=spec.role)
+
+
+async def remove_member(store: Store, group_id: str, user_id: str) -> s.Deleted:
+    if not await db.remove_member(store, group_id=group_id, user_id=user_id):
+        raise GatewayError(
+            404, f"User '{user_id}' is not a member of group '{group_id}'.", code="not_found"
+        )
+    return s.Deleted(id=user_id)
