@@ -4,6 +4,10 @@ the scripts ship inside the package (``pllm/store/migrations``).
 Both functions are synchronous: they run at startup, before serving. Called from inside a
 running event loop they do their work on a helper thread (alembic's env runs its own loop),
 which blocks the calling loop until done.
+
+A schema change is a new script in ``migrations/versions``; to draft one against a database
+at head: ``alembic.command.revision(config(url), message="…", autogenerate=True,
+rev_id="0002")``, then write it out explicitly as 0001 does.
 """
 
 from __future__ import annotations
