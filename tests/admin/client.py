@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ class Client:
             "query_string": urllib.parse.urlencode(query or {}).encode(),
             "headers": raw_headers,
         }
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
         done = False
 
         async def receive() -> dict[str, Any]:
@@ -87,7 +88,7 @@ class Client:
             done = True
             return {"type": "http.request", "body": payload, "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         await self.app(scope, receive, send)
