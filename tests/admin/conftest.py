@@ -25,9 +25,18 @@ def runner() -> Iterator[asyncio.Runner]:
         yield r
 
 
+# Tests marked with this run on SQLite and on the session's PostgreSQL server; others on
+# SQLite only.
+BOTH_DATABASES = pytest.mark.parametrize("app", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def app(tmp_path: Path, runner: asyncio.Runner) -> Iterator[AdminApp]:
-    admin = AdminApp(make_settings(tmp_path))
+def app(
+    request: pytest.FixtureRequest, tmp_path: Path, runner: asyncio.Runner
+) -> Iterator[AdminApp]:
+    database = getattr(request, "param", "sqlite")
+    url = request.getfixturevalue("postgres_db") if database == "postgresql" else None
+    admin = AdminApp(make_settings(tmp_path, database_url=url))
     runner.run(admin.startup())
     yield admin
     runner.run(admin.shutdown())

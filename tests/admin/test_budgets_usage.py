@@ -14,6 +14,7 @@ from pllm.admin.periods import parse_duration, period_start
 from pllm.spend.record import SpendRecord
 from pllm.store.spend_store import insert_spend
 from tests.admin.client import Client
+from tests.admin.conftest import BOTH_DATABASES
 
 NOW = time.time()
 DAY = 86400.0
@@ -69,6 +70,7 @@ def test_durations() -> None:
     ]
 
 
+@BOTH_DATABASES
 def test_budgets_show_spend_in_the_current_period(
     client: Client, app: AdminApp, runner: asyncio.Runner
 ) -> None:
@@ -105,6 +107,7 @@ def test_budgets_show_spend_in_the_current_period(
     assert (g["spend"], g["period_start"], g["budget_period"]) == (9.5, None, "total")
 
 
+@BOTH_DATABASES
 def test_put_and_delete_budgets(client: Client) -> None:
     client.post("/admin/users", json={"id": "u"})
     client.post("/admin/groups", json={"id": "g"})
@@ -138,6 +141,7 @@ def test_put_and_delete_budgets(client: Client) -> None:
     }
 
 
+@BOTH_DATABASES
 def test_usage_by_entity_and_day(client: Client, app: AdminApp, runner: asyncio.Runner) -> None:
     today = datetime.datetime.now(datetime.UTC).date()
     midday = datetime.datetime.combine(today, datetime.time(12), datetime.UTC).timestamp()
@@ -185,6 +189,7 @@ def test_usage_by_entity_and_day(client: Client, app: AdminApp, runner: asyncio.
         assert r.status == 400 and r.error["param"] == param, query
 
 
+@BOTH_DATABASES
 def test_spend_logs_filters_and_pages(
     client: Client, app: AdminApp, runner: asyncio.Runner
 ) -> None:
@@ -234,6 +239,7 @@ def test_spend_logs_filters_and_pages(
     assert r.status == 400 and r.error["param"] == "before"
 
 
+@BOTH_DATABASES
 def test_litellm_spend_logs(client: Client, app: AdminApp, runner: asyncio.Runner) -> None:
     made = client.post("/key/generate", json={}).json()
     _spend(

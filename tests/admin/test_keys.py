@@ -12,6 +12,7 @@ from pllm.admin.app import AdminApp
 from pllm.auth.keys import hash_key
 from pllm.store import tables
 from tests.admin.client import Client
+from tests.admin.conftest import BOTH_DATABASES
 
 
 def test_create_returns_the_secret_once_and_a_masked_view(client: Client) -> None:
@@ -33,6 +34,7 @@ def test_create_returns_the_secret_once_and_a_masked_view(client: Client) -> Non
     assert secret not in msgspec.json.encode(view).decode()
 
 
+@BOTH_DATABASES
 def test_crud_flow(client: Client) -> None:
     client.post("/admin/users", json={"id": "u1"})
     client.post("/admin/groups", json={"id": "g1"})
@@ -125,6 +127,7 @@ def _text_of_every_table(app: AdminApp, runner: asyncio.Runner) -> str:
     return runner.run(dump())
 
 
+@BOTH_DATABASES
 def test_secret_never_appears_again_nor_in_the_database(
     client: Client, app: AdminApp, runner: asyncio.Runner
 ) -> None:
@@ -167,6 +170,7 @@ def test_secret_never_appears_again_nor_in_the_database(
         assert hash_key(secret) in stored or secret == secrets[1]
 
 
+@BOTH_DATABASES
 def test_writes_bump_the_revision(client: Client, app: AdminApp, runner: asyncio.Runner) -> None:
     from pllm.store.principals import revision
 

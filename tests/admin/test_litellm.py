@@ -6,8 +6,10 @@ import datetime
 
 from pllm.auth.keys import hash_key
 from tests.admin.client import Client
+from tests.admin.conftest import BOTH_DATABASES
 
 
+@BOTH_DATABASES
 def test_key_generate_with_litellm_fields(client: Client) -> None:
     client.post("/admin/users", json={"id": "krrish"})
     client.post("/admin/groups", json={"id": "core"})
@@ -93,6 +95,7 @@ def test_key_info_without_key_describes_the_calling_admin_key(client: Client) ->
     assert r.status == 200 and r.json()["info"]["key_alias"] == "me"
 
 
+@BOTH_DATABASES
 def test_key_update_and_delete(client: Client) -> None:
     one = client.post("/key/generate", json={"models": ["a"], "max_budget": 5}).json()
     two = client.post("/key/generate", json={}).json()
@@ -124,6 +127,7 @@ def test_key_update_and_delete(client: Client) -> None:
     assert client.get("/admin/keys", query={"include_revoked": "true"}).json()["total"] == 0
 
 
+@BOTH_DATABASES
 def test_user_new_creates_the_user_and_a_key(client: Client) -> None:
     client.post("/team/new", json={"team_id": "t1"})
     r = client.post(
@@ -172,6 +176,7 @@ def test_user_new_creates_the_user_and_a_key(client: Client) -> None:
     assert client.post("/user/new", json={"user_id": "ishaan"}).status == 409
 
 
+@BOTH_DATABASES
 def test_team_new_with_members(client: Client) -> None:
     client.post("/admin/users", json={"id": "known"})
     r = client.post(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.admin.client import Client
+from tests.admin.conftest import BOTH_DATABASES
 
 
+@BOTH_DATABASES
 def test_user_crud(client: Client) -> None:
     r = client.post(
         "/admin/users",
@@ -42,6 +44,7 @@ def test_user_crud(client: Client) -> None:
     assert client.delete("/admin/users/alice").status == 404
 
 
+@BOTH_DATABASES
 def test_deleting_a_user_revokes_their_keys(client: Client) -> None:
     client.post("/admin/users", json={"id": "dave"})
     key = client.post("/admin/keys", json={"user_id": "dave"}).json()["key"]
@@ -50,6 +53,7 @@ def test_deleting_a_user_revokes_their_keys(client: Client) -> None:
     assert after["revoked_at"] is not None and after["user_id"] is None
 
 
+@BOTH_DATABASES
 @pytest.mark.parametrize("base", ["/admin/groups", "/admin/teams"])
 def test_group_crud_and_members(client: Client, base: str) -> None:
     client.post("/admin/users", json={"id": "u1"})
