@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python bench bench-micro bench-rust clean
+.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres bench bench-micro bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,11 @@ typecheck: dev ## mypy --strict and stubtest of the native module's .pyi
 test-rust: ## cargo test (no Python needed)
 	cargo test -q
 
-test-python: dev ## the pytest suite (unit, property and end-to-end tests)
+deps-postgres: ## PostgreSQL server binaries for the store tests (Debian's package; tests start it)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
+test-python: dev deps-postgres ## the pytest suite (unit, property and end-to-end tests)
 	$(BIN)/pytest -q
 
 test: lint typecheck test-rust test-python ## everything CI runs

@@ -7,6 +7,7 @@ OpenAI-shaped JSON.
 
 from __future__ import annotations
 
+import enum
 import gc
 import logging
 import os
@@ -26,7 +27,7 @@ Handler = Callable[[AppState, Request], Awaitable[None]]
 
 log = logging.getLogger("pllm.app")
 
-# path -> (method -> handler, needs a key). Paths without /v1 are accepted as OpenAI's SDKs
+# path -> (method -> handler, who may call it). Paths without /v1 are accepted as OpenAI's SDKs
 # build them from a base URL that may or may not end in /v1.
 _API: dict[str, dict[str, Handler]] = {
     "/v1/chat/completions": {"POST": openai.chat_completions},
@@ -44,25 +45,37 @@ _OPEN: dict[str, dict[str, Handler]] = {
     "/ready": {"GET": health.ready},
     "/metrics": {"GET": health.metrics},
 }
-# Operational views that name deployments: behind the key like the API.
+# Operational views that name deployments: admins only.
 _OPERATOR: dict[str, dict[str, Handler]] = {
     "/health/deployments": {"GET": health.deployments},
 }
 _MODEL_PREFIXES = ("/v1/models/", "/models/")
 
 
-def _routes() -> dict[str, tuple[dict[str, Handler], bool]]:
-    routes: dict[str, tuple[dict[str, Handler], bool]] = {}
+class _Access(enum.Enum):
+    OPEN = "open"  # no credential (or the handler checks it itself)
+    KEY = "key"  # any valid credential
+    ADMIN = "admin"  # a credential with the admin role
+
+
+def _forbidden() -> GatewayError:
+    return GatewayError(
+        403, "This route needs an admin credential.", code="forbidden", type="permission_error"
+    )
+
+
+def _routes() -> dict[str, tuple[dict[str, Handler], _Access]]:
+    routes: dict[str, tuple[dict[str, Handler], _Access]] = {}
     for path, methods in _API.items():
-        routes[path] = (methods, True)
-        routes[path.removeprefix("/v1")] = (methods, True)
+        routes[path] = (methods, _Access.KEY)
+        routes[path.removeprefix("/v1")] = (methods, _Access.KEY)
     for path, methods in _ANTHROPIC.items():
-        routes[path] = (methods, False)
-        routes[path.removeprefix("/v1")] = (methods, False)
+        routes[path] = (methods, _Access.OPEN)
+        routes[path.removeprefix("/v1")] = (methods, _Access.OPEN)
     for path, methods in _OPEN.items():
-        routes[path] = (methods, False)
+        routes[path] = (methods, _Access.OPEN)
     for path, methods in _OPERATOR.items():
-        routes[path] = (methods, True)
+        routes[path] = (methods, _Access.ADMIN)
     return routes
 
 
@@ -83,7 +96,11 @@ class GatewayApp:
         req = Request(scope, receive, send)
         method: str = scope["method"]
         try:
-            handler = self._resolve(req, method)
+            handler, access = self._resolve(req, method)
+            if access is not _Access.OPEN:
+                req.principal = await self.state.auth.authenticate(req.headers)
+                if access is _Access.ADMIN and req.principal.role != "admin":
+                    raise _forbidden()
             await handler(self.state, req)
         except GatewayError as e:
             if req.started:
@@ -108,17 +125,18 @@ class GatewayApp:
                 self.state.metrics.inc(
                     "pllm_requests_total", (("model", req.model), ("status", str(req.status)))
                 )
+                self.state.accounting.record(req, req.path.removeprefix("/v1/").lstrip("/"))
             if self.log_requests:
                 self._log_access(req, method)
 
-    def _resolve(self, req: Request, method: str) -> Handler:
+    def _resolve(self, req: Request, method: str) -> tuple[Handler, _Access]:
         path = req.path
         entry = self.routes.get(path)
         if entry is None and path.startswith(_MODEL_PREFIXES):
-            entry = ({"GET": openai.get_model}, True)
+            entry = ({"GET": openai.get_model}, _Access.KEY)
         if entry is None:
             raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
-        methods, needs_key = entry
+        methods, access = entry
         handler = methods.get(method)
         if handler is None:
             raise GatewayError(
@@ -127,9 +145,7 @@ class GatewayApp:
                 code="method_not_allowed",
                 headers=(("allow", ", ".join(methods)),),
             )
-        if needs_key and self.state.auth is not None:
-            self.state.auth.check(req.headers)
-        return handler
+        return handler, access
 
     def _log_access(self, req: Request, method: str) -> None:
         usage = req.usage
@@ -158,7 +174,7 @@ class GatewayApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.state.start()
+                    await self.state.start()
                     # Startup objects live as long as the process: keep them out of GC passes.
                     gc.freeze()
                 except Exception as e:  # reported to the server, which stops the worker
@@ -166,7 +182,7 @@ class GatewayApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.state.stop()
+                await self.state.stop()
                 self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

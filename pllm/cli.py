@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pllm.config import ConfigError, Settings, load_settings
 from pllm.observability.logging import configure_logging
@@ -77,17 +80,100 @@ def serve(args: argparse.Namespace) -> int:
     )
     if settings.general.master_key is None:
         log.warning("no master_key configured: the API accepts requests without a key")
+    if not _migrate(settings):
+        return 2
     log.info(
         f"OpenAI-compatible API listening on http://{host}:{port}/v1",
         extra={"fields": {"port": port, "workers": workers}},
     )
     # Workers load the same file; an absolute path survives a different working directory.
     os.environ["PLLM_CONFIG"] = str(Path(path).resolve())
-    _run_granian(host, port, workers, server.backpressure)
+    admin_port = args.admin_port if args.admin_port is not None else settings.general.admin_port
+    admin = _start_admin(settings, path, admin_port)
+    try:
+        _run_granian("pllm.app:create_app", host, port, workers, server.backpressure)
+    finally:
+        if admin is not None:
+            _stop_child(admin)
     return 0
 
 
-def _run_granian(host: str, port: int, workers: int, backpressure: int | None) -> None:
+def _migrate(settings: Settings) -> bool:
+    """Brings the database to the current schema before any worker starts."""
+    from pllm.store.engine import resolve_url
+    from pllm.store.migrate import upgrade
+
+    try:
+        upgrade(resolve_url(settings.general.database_url, settings.general.data_dir))
+    except Exception as e:
+        # The URL may carry a password: name the failure, not the URL.
+        log.error("database migration failed", extra={"fields": {"error": type(e).__name__}})
+        print(f"pllm: cannot prepare the database ({type(e).__name__}: {e})", file=sys.stderr)
+        return False
+    return True
+
+
+def _start_admin(settings: Settings, config: str, port: int) -> subprocess.Popen[bytes] | None:
+    general = settings.general
+    if port == 0:
+        return None
+    if general.master_key is None and general.jwt is None:
+        log.warning("admin API not started: set general_settings.master_key to enable it")
+        return None
+    env = {**os.environ, "PLLM_PARENT_PID": str(os.getpid())}
+    cmd = [sys.executable, "-m", "pllm.cli", "serve-admin", "--config", str(Path(config).resolve())]
+    cmd += ["--port", str(port)]
+    child = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and module
+    log.info(
+        f"admin API listening on http://{general.admin_host}:{port}",
+        extra={"fields": {"port": port}},
+    )
+    return child
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve_admin(args: argparse.Namespace) -> int:
+    """The admin API alone (``pllm serve`` starts it as a child process)."""
+    path = _config_path(args.config)
+    try:
+        settings, _ = _load(path)
+    except ConfigError as e:
+        _print_problems(e)
+        return 2
+    configure_logging(settings.general.log_level)
+    if not _migrate(settings):
+        return 2
+    os.environ["PLLM_CONFIG"] = str(Path(path).resolve())
+    general = settings.general
+    host = args.host or general.admin_host
+    port = args.port if args.port is not None else general.admin_port
+    _run_granian("pllm.admin.app:create_admin_app", host, port, 1, None)
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    try:
+        settings, _ = _load(path)
+    except ConfigError as e:
+        _print_problems(e)
+        return 2
+    if not _migrate(settings):
+        return 1
+    print("database is at the current schema")
+    return 0
+
+
+def _run_granian(target: str, host: str, port: int, workers: int, backpressure: int | None) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
@@ -99,7 +185,7 @@ def _run_granian(host: str, port: int, workers: int, backpressure: int | None) -
     except ImportError:
         loop = Loops.asyncio
     Granian(
-        "pllm.app:create_app",
+        target,
         factory=True,
         address=host,
         port=port,
@@ -111,6 +197,12 @@ def _run_granian(host: str, port: int, workers: int, backpressure: int | None) -
     ).serve()
 
 
+def _register_admin_cli(sub: Any) -> None:
+    from pllm.admin.cli import register
+
+    register(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pllm", description="pllm LLM gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,12 +211,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--host", help="address to bind (default: server.host or 0.0.0.0)")
     p_serve.add_argument("--port", type=int, help="port (default: server.port or 8080)")
     p_serve.add_argument("--workers", type=int, help="worker processes (default: 1)")
+    p_serve.add_argument(
+        "--admin-port",
+        type=int,
+        help="admin API port (default: general_settings.admin_port; 0: off)",
+    )
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate a config file without starting")
     p_check.add_argument(
         "file", nargs="?", help="config file (default: $PLLM_CONFIG or config.yaml)"
     )
     p_check.set_defaults(func=check_config)
+    p_admin = sub.add_parser("serve-admin", help="start only the admin API")
+    p_admin.add_argument("--config", help="config file (default: $PLLM_CONFIG or config.yaml)")
+    p_admin.add_argument("--host", help="address to bind (default: general_settings.admin_host)")
+    p_admin.add_argument("--port", type=int, help="port (default: general_settings.admin_port)")
+    p_admin.set_defaults(func=serve_admin)
+    p_db = sub.add_parser("db", help="database maintenance")
+    db_sub = p_db.add_subparsers(dest="db_command", required=True)
+    p_upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
+    p_upgrade.add_argument("--config", help="config file (default: $PLLM_CONFIG or config.yaml)")
+    p_upgrade.set_defaults(func=db_upgrade)
+    _register_admin_cli(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

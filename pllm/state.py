@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 
 import pllm_accel
-from pllm.auth.master_key import MasterKeyAuth
+from pllm.auth.authenticator import Authenticator
+from pllm.auth.jwt import JwtVerifier
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
+from pllm.pricing.table import Price, PriceTable
 from pllm.providers.base import Deployment
 from pllm.routing.engine import RoutingEngine
 from pllm.routing.groups import ModelRegistry
 from pllm.routing.shedding import Admission
+from pllm.tenancy.accounting import Accounting
+from pllm.tenancy.gate import Gate
+
+log = logging.getLogger("pllm.state")
 
 
 @dataclass(slots=True)
 class AppState:
     settings: Settings
     registry: ModelRegistry
-    auth: MasterKeyAuth | None
+    auth: Authenticator
     engine: RoutingEngine
     admission: Admission
     metrics: Metrics
+    accounting: Accounting
+    gate: Gate
     created: int = field(default_factory=lambda: int(time.time()))
     # Bound to the worker's event loop at ASGI lifespan startup.
     http: pllm_accel.HttpClient | None = None
@@ -31,27 +40,43 @@ class AppState:
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
-        key = settings.general.master_key
         registry = ModelRegistry(deployments)
         metrics = Metrics()
         r = settings.router
+        prices = PriceTable.load()
+        price_by_id: dict[str, Price] = {d.id: prices.for_deployment(d.config) for d in deployments}
+        for d in deployments:
+            if not price_by_id[d.id].known:
+                log.warning(
+                    f"no price for model {d.upstream_model!r}: its cost is recorded as 0 "
+                    "(set input_cost_per_token / output_cost_per_token on the deployment)",
+                    extra={"fields": {"deployment": d.id}},
+                )
+        group_prices = {
+            name: [price_by_id[d.id] for d in group.deployments]
+            for name, group in registry.groups.items()
+        }
+        accounting = Accounting(settings, metrics)
+        jwt = JwtVerifier(settings.general.jwt) if settings.general.jwt is not None else None
         return cls(
             settings=settings,
             registry=registry,
-            auth=MasterKeyAuth(key) if key else None,
-            engine=RoutingEngine(r, registry, metrics),
+            auth=Authenticator(settings.general, jwt=jwt, load_budgets=accounting.load_budgets),
+            engine=RoutingEngine(r, registry, metrics, lambda d: price_by_id[d.id]),
             admission=Admission(r.max_in_flight, r.max_queue, r.queue_timeout, metrics),
             metrics=metrics,
+            accounting=accounting,
+            gate=Gate(accounting.ledger, group_prices, metrics),
         )
 
     def http_client(self) -> pllm_accel.HttpClient:
         if self.http is None:
             # Normally done at lifespan startup; servers without lifespan get it lazily.
-            self.start()
+            self.start_http()
         assert self.http is not None
         return self.http
 
-    def start(self) -> None:
+    def start_http(self) -> None:
         if self.http is not None:
             return
         self._loop = asyncio.get_running_loop()
@@ -59,7 +84,15 @@ class AppState:
             self._loop, worker_threads=self.settings.server.upstream_threads
         )
 
-    def stop(self) -> None:
+    async def start(self) -> None:
+        self.start_http()
+        await self.accounting.start()
+        self.auth.attach(self.accounting.store)
+        self.auth.start()
+
+    async def stop(self) -> None:
+        await self.auth.stop()
+        await self.accounting.stop()
         if self.http is not None and self._loop is not None:
             pllm_accel.close_client(self._loop, self.http)
         self.http = None

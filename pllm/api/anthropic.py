@@ -45,8 +45,7 @@ def check_messages(payload: dict[str, Any]) -> tuple[str, bool]:
 
 
 async def _read(state: AppState, req: Request) -> dict[str, Any]:
-    if state.auth is not None:
-        state.auth.check(req.headers)
+    req.principal = await state.auth.authenticate(req.headers)
     return await read_json_object(req, state.settings.general.max_request_body_bytes)
 
 

@@ -26,7 +26,7 @@ async def ready(state: AppState, req: Request) -> None:
 
 
 async def metrics(state: AppState, req: Request) -> None:
-    body = state.metrics.render(state.engine.samples())
+    body = state.metrics.render([*state.engine.samples(), *state.accounting.samples(state.gate)])
     await req.respond(200, body, content_type=b"text/plain; version=0.0.4; charset=utf-8")
 
 

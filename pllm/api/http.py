@@ -9,7 +9,10 @@ from typing import Any
 
 import msgspec
 
+from pllm.auth.principal import OPEN, Principal
+from pllm.budgets.ledger import Reservation
 from pllm.errors import GatewayError, bad_request
+from pllm.pricing.table import Price
 from pllm.usage import Usage
 
 Scope = MutableMapping[str, Any]
@@ -39,6 +42,10 @@ class Request:
     """One HTTP exchange, plus what the access log records about it."""
 
     __slots__ = (
+        "arrived_at",
+        "attempts",
+        "budget_hold",
+        "cost",
         "deadline",
         "deployment",
         "error",
@@ -46,6 +53,9 @@ class Request:
         "headers",
         "model",
         "path",
+        "price",
+        "principal",
+        "rate_ticket",
         "receive",
         "request_id",
         "scope",
@@ -66,6 +76,7 @@ class Request:
         self.headers: dict[bytes, bytes] = dict(scope["headers"])
         self.request_id = _request_id(self.headers.get(b"x-request-id"))
         self.started_at = time.perf_counter()
+        self.arrived_at = time.time()
         self.started = False
         self.status = 0
         self.model: str | None = None
@@ -79,6 +90,24 @@ class Request:
         self.upstream_head_at: float | None = None
         # Added to the response head (which model served it, attempts made).
         self.extra_headers: list[tuple[bytes, bytes]] = []
+        self.principal: Principal = OPEN
+        self.attempts = 0
+        # The serving deployment's price; with usage it gives the cost (USD).
+        self.price: Price | None = None
+        self.cost: float | None = None
+        # What the request holds while it runs: a limiter ticket, a budget reservation.
+        self.rate_ticket = 0
+        self.budget_hold: Reservation | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started_at) * 1000
+
+    def settle_cost(self) -> float | None:
+        """The cost from the deployment's price and the usage, once both are known."""
+        if self.cost is None and self.price is not None and self.usage is not None:
+            u = self.usage
+            self.cost = self.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens())
+        return self.cost
 
     async def read_body(self, cap: int) -> bytes:
         """The whole body; 413 as soon as it is known to exceed ``cap`` bytes."""
@@ -123,6 +152,8 @@ class Request:
         self.status = status
         headers = self._head(status, content_type, extra)
         headers.append((b"content-length", str(len(body)).encode()))
+        if status == 200 and self.settle_cost() is not None:
+            headers.append((b"x-pllm-cost", repr(round(self.cost or 0.0, 10)).encode()))
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 

@@ -94,13 +94,14 @@ def _model_card(state: AppState, name: str) -> dict[str, Any]:
 
 
 async def list_models(state: AppState, req: Request) -> None:
-    data = [_model_card(state, name) for name in state.registry.groups]
+    principal = req.principal
+    data = [_model_card(state, name) for name in state.registry.groups if principal.may_use(name)]
     await req.respond(200, _encode({"object": "list", "data": data}))
 
 
 async def get_model(state: AppState, req: Request) -> None:
     name = req.path.split("/models/", 1)[1]
-    if name not in state.registry.groups:
+    if name not in state.registry.groups or not req.principal.may_use(name):
         raise GatewayError(
             404,
             f"The model '{name}' does not exist",

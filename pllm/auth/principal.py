@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Role = Literal["admin", "member", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "member", "viewer")
@@ -22,9 +22,9 @@ class Budget:
     soft_budget: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """Limits on one entity, enforced by the Rust limiter; None: unlimited."""
+class RateLimit(NamedTuple):
+    """Limits on one entity, enforced by the Rust limiter; None: unlimited. A plain tuple, so
+    ``Principal.limits`` crosses into Rust as is."""
 
     entity: str
     rpm: int | None = None

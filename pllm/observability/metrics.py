@@ -24,6 +24,13 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "pllm_deployment_health_score": ("gauge", "Health score 0-100 per deployment."),
     "pllm_deployment_circuit_open": ("gauge", "1 while a deployment's circuit is open."),
     "pllm_deployment_in_flight": ("gauge", "Requests in flight per deployment."),
+    "pllm_rate_limited_total": ("counter", "Requests refused by a key/user/group limit."),
+    "pllm_budget_exceeded_total": ("counter", "Requests refused by a budget, by scope."),
+    "pllm_budget_alerts_total": ("counter", "Budget alerts (soft threshold, exceeded)."),
+    "pllm_limited_in_flight": ("gauge", "Requests holding a key/user/group limiter ticket."),
+    "pllm_spend_records_written_total": ("counter", "Spend records written to the store."),
+    "pllm_spend_records_pending": ("gauge", "Spend records spooled, not yet in the store."),
+    "pllm_spend_cost_usd_total": ("counter", "Cost of answered requests in USD, by model."),
 }
 
 

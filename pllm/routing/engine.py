@@ -27,6 +27,7 @@ from pllm.api.http import Request
 from pllm.config import RouterSettings
 from pllm.errors import GatewayError
 from pllm.observability.metrics import Metrics
+from pllm.pricing.table import Price
 from pllm.providers.base import Deployment, Endpoint
 from pllm.routing.groups import ModelRegistry
 
@@ -73,7 +74,13 @@ def _fallback_kind(err: GatewayError) -> str | None:
 
 
 class RoutingEngine:
-    def __init__(self, settings: RouterSettings, registry: ModelRegistry, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        registry: ModelRegistry,
+        metrics: Metrics,
+        price_of: Callable[[Deployment], Price | None] = lambda _: None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.deployments: list[Deployment] = []
@@ -91,6 +98,8 @@ class RoutingEngine:
                 specs.append((c.weight, c.priority, c.rpm, c.tpm, c.max_in_flight))
             groups.append((name, settings.strategy_for(name), specs))
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
+        # By deployment index, like the native router's: set on the request as it is routed.
+        self.prices = [price_of(d) for d in self.deployments]
         b = settings.breaker
         self.native = pllm_accel.Router(
             groups,
@@ -218,6 +227,8 @@ class RoutingEngine:
     def _begin(self, req: Request, group: str, index: int, number: int) -> Deployment:
         dep = self.deployments[index]
         req.deployment = dep.id
+        req.price = self.prices[index]
+        req.attempts = number
         req.upstream_head_at = None
         # Set before the attempt: its response head carries them.
         headers: list[tuple[bytes, bytes]] = []

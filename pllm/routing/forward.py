@@ -138,5 +138,5 @@ async def forward_mock(
         return
     options = payload.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    req.usage = Usage(**backend.usage(payload, chat=chat))
+    req.usage = Usage.of_counts(backend.usage(payload, chat=chat))
     await relay_frames(req, backend.stream(payload, rid, chat=chat, include_usage=include_usage))

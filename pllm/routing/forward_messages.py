@@ -205,7 +205,7 @@ async def _mock(
         req.usage = usage
         await req.respond(200, reply)
         return
-    req.usage = Usage(**backend.usage(chat, chat=True))
+    req.usage = Usage.of_counts(backend.usage(chat, chat=True))
     translator = OpenAIToAnthropicStream(model)
     parser = pllm_accel.SseParser()
     frames: AsyncIterator[bytes] = backend.stream(chat, rid, chat=True, include_usage=True)

@@ -36,8 +36,14 @@ async def serve(
     req.model = model
     req.stream = stream
     tokens = estimate_tokens(req, payload)
-    if not state.admission.try_acquire():
-        await state.admission.acquire(req)
+    # Before admission: a request over its key's limits never waits for a slot.
+    state.gate.admit(req, model, tokens, payload)
+    try:
+        if not state.admission.try_acquire():
+            await state.admission.acquire(req)
+    except BaseException:
+        state.gate.release(req)
+        raise
     try:
         if not stream:
             await state.engine.run(req, model, endpoint, payload, attempt, tokens)
@@ -49,3 +55,4 @@ async def serve(
             req.error = "client_disconnected"
     finally:
         state.admission.release()
+        state.gate.release(req)

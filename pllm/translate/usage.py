@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from pllm.usage import Usage
+from pllm.usage import PromptTokensDetails, Usage
 
 
 class AnthropicUsage(msgspec.Struct):
@@ -37,7 +37,9 @@ class AnthropicUsage(msgspec.Struct):
 
     def gateway_usage(self) -> Usage:
         prompt, completion = self.prompt_tokens(), self.output_tokens or 0
-        return Usage(prompt, completion, prompt + completion)
+        cached = self.cache_read_input_tokens
+        details = PromptTokensDetails(cached) if cached else None
+        return Usage(prompt, completion, prompt + completion, details)
 
     def openai_usage(self) -> dict[str, Any]:
         prompt, completion = self.prompt_tokens(), self.output_tokens or 0
@@ -69,7 +71,9 @@ class OpenAIUsage(msgspec.Struct):
         total = self.total_tokens
         if total is None:
             total = self.prompt_tokens + self.completion_tokens
-        return Usage(self.prompt_tokens, self.completion_tokens, total)
+        cached = self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else None
+        details = PromptTokensDetails(cached) if cached else None
+        return Usage(self.prompt_tokens, self.completion_tokens, total, details)
 
     def anthropic_usage(self) -> dict[str, int]:
         cached = self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else None

@@ -36,6 +36,7 @@ class GatewayProcess:
         self.config.write_text(config_text)
         self.log_path = workdir / "gateway.log"
         self.port = free_port()
+        self.admin_port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -47,10 +48,15 @@ class GatewayProcess:
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def start(self, timeout: float = 15.0) -> Self:
         log = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "pllm", "serve", "--config", str(self.config)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--admin-port", str(self.admin_port)]
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )

@@ -1,0 +1,1 @@
+"""Per-request multi-tenancy: model permissions, rate limits, budgets, spend records."""

@@ -1,0 +1,200 @@
+"""One worker's bookkeeping: the store connection, the budget ledger, the spend writer.
+
+Spend records go to a local spool on the request path and reach the database in batches off
+it. Budgets are kept in memory (reserve before, settle after) and re-read from the store's
+daily counters every ``_SYNC_INTERVAL`` so that other workers' and instances' spend counts
+too. Flushing a batch and re-reading counters hold the same lock, so a counter read never
+misses or double-counts a batch this worker is writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from pllm.api.http import Request
+from pllm.auth.principal import BudgetPeriod, Principal
+from pllm.budgets.ledger import BudgetAlert, BudgetLedger
+from pllm.budgets.periods import day_key, period_start
+from pllm.config import Settings
+from pllm.observability.metrics import Labels, Metrics
+from pllm.spend.record import SpendRecord
+from pllm.spend.spool import Spool
+from pllm.spend.writer import SpendWriter
+from pllm.store.engine import Store, StoreUnavailable, resolve_url
+from pllm.store.migrate import upgrade
+from pllm.store.spend_store import insert_spend, period_spend
+from pllm.tenancy.gate import Gate, log_alert
+
+log = logging.getLogger("pllm.accounting")
+
+_SYNC_INTERVAL = 1.0
+_WEBHOOK_TIMEOUT = 5.0
+_encode = msgspec.json.Encoder().encode
+
+
+class Accounting:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        general = settings.general
+        self.url = resolve_url(general.database_url, general.data_dir)
+        self.spool_dir = os.path.join(general.data_dir, "spool")
+        self.metrics = metrics
+        self.ledger = BudgetLedger(on_alert=self._alert)
+        self.store: Store | None = None
+        self.writer: SpendWriter | None = None
+        self._flush_interval = general.spend_flush_interval
+        self._webhook = general.budget_alert_webhook
+        self._lock = asyncio.Lock()
+        self._sync_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        try:
+            # Workers start together; the migration is idempotent and serialised in upgrade().
+            await asyncio.to_thread(upgrade, self.url)
+        except Exception:
+            log.exception("database migration failed: spend is spooled until the store is back")
+        self.store = await Store.open(self.url)
+        self.writer = SpendWriter(
+            Spool.open(self.spool_dir), self._sink, interval=self._flush_interval, log=log
+        )
+        self.writer.start()
+        self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    async def stop(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            await asyncio.gather(self._sync_task, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.stop()
+        if self._background:
+            await asyncio.wait(self._background, timeout=_WEBHOOK_TIMEOUT)
+        if self.store is not None:
+            await self.store.close()
+
+    # --- request path -------------------------------------------------------------------
+
+    def record(self, req: Request, endpoint: str) -> None:
+        """The request's spend record, to the spool (one write, no I/O wait)."""
+        if self.writer is None:
+            return
+        usage = req.usage
+        principal = req.principal
+        head_at = req.upstream_head_at
+        cost = req.settle_cost() or 0.0
+        if cost and req.model is not None:
+            self.metrics.inc("pllm_spend_cost_usd_total", (("model", req.model),), cost)
+        self.writer.append(
+            SpendRecord(
+                request_id=req.request_id,
+                ts=req.arrived_at,
+                endpoint=endpoint,
+                status=req.status,
+                latency_ms=round(req.elapsed_ms(), 3),
+                key_id=principal.key_id,
+                user_id=principal.user_id,
+                group_ids=principal.group_ids,
+                model=req.model,
+                deployment=req.deployment,
+                prompt_tokens=usage.prompt_tokens if usage is not None else 0,
+                completion_tokens=usage.completion_tokens if usage is not None else 0,
+                cached_tokens=usage.cached_tokens() if usage is not None else 0,
+                cost=cost,
+                ttft_ms=(
+                    round((head_at - req.started_at) * 1000, 3) if head_at is not None else None
+                ),
+                attempts=req.attempts,
+                streamed=req.stream,
+                error=req.error,
+            )
+        )
+
+    def samples(self, gate: Gate) -> list[tuple[str, Labels, float]]:
+        """Gauges read when /metrics is scraped."""
+        out: list[tuple[str, Labels, float]] = [
+            ("pllm_limited_in_flight", (), float(gate.limiter.in_flight_total()))
+        ]
+        if self.writer is not None:
+            out.append(("pllm_spend_records_written_total", (), float(self.writer.written)))
+            out.append(("pllm_spend_records_pending", (), float(self.writer.pending())))
+        return out
+
+    # --- the store side -----------------------------------------------------------------
+
+    async def _sink(self, records: list[SpendRecord]) -> Mapping[str, float]:
+        assert self.store is not None
+        async with self._lock:
+            added = await insert_spend(self.store, records)
+            self.ledger.on_flushed(added)
+        return added
+
+    async def load_budgets(self, principals: Sequence[Principal]) -> None:
+        """Reads the current period's spend of budgets the ledger has not seen yet."""
+        entities = {b.entity: b.period for p in principals for b in p.budgets}
+        await self._sync(entities)
+
+    async def _sync(self, entities: Mapping[str, BudgetPeriod]) -> None:
+        if not entities or self.store is None:
+            return
+        async with self._lock:
+            now = time.time()
+            starts = {e: period_start(period, now) for e, period in entities.items()}
+            spent = await period_spend(
+                self.store, [(e, day_key(start)) for e, start in starts.items()]
+            )
+            for entity, start in starts.items():
+                self.ledger.sync(entity, start, spent.get(entity, 0.0))
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_SYNC_INTERVAL)
+            tracked = {entity: period for entity, period, _ in self.ledger.tracked()}
+            try:
+                await self._sync(tracked)
+            except StoreUnavailable:
+                pass  # the writer logs the outage; local reservations keep budgets safe
+            except Exception:
+                log.exception("budget sync failed")
+
+    # --- alerts -------------------------------------------------------------------------
+
+    def _alert(self, alert: BudgetAlert) -> None:
+        log_alert(alert, self.metrics)
+        if self._webhook is not None:
+            task = asyncio.get_running_loop().create_task(self._post(alert))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _post(self, alert: BudgetAlert) -> None:
+        assert self._webhook is not None
+        body = _encode(
+            {
+                "type": "budget_alert",
+                "kind": alert.kind,
+                "entity": alert.entity,
+                "spent": alert.spent,
+                "soft_budget": alert.soft_budget,
+                "max_budget": alert.max_budget,
+                "period": alert.period,
+            }
+        )
+        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's config
+            self._webhook, data=body, headers={"content-type": "application/json"}
+        )
+        try:
+            await asyncio.to_thread(_post_now, request)
+        except Exception as e:  # the URL may hold a token: log the kind of failure only
+            log.warning(
+                "budget alert webhook failed", extra={"fields": {"error": type(e).__name__}}
+            )
+
+
+def _post_now(request: urllib.request.Request) -> None:
+    with urllib.request.urlopen(request, timeout=_WEBHOOK_TIMEOUT):  # noqa: S310
+        pass
