@@ -36,12 +36,21 @@ def _operation_id(route: Route) -> str:
     return f"{route.method.lower()}_{name}"
 
 
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is given or not: its "or null" alternative says nothing."""
+    options = [o for o in prop.get("anyOf", ()) if o != {"type": "null"}]
+    if len(options) != 1:
+        return prop
+    out = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**options[0], **out}
+
+
 def _query_parameters(kind: type, components: dict[str, Any]) -> list[dict[str, Any]]:
     schema = components[kind.__name__]
     required = set(schema.get("required", ()))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
-        for name, prop in schema["properties"].items()
+        {"name": name, "in": "query", "required": name in required, "schema": _query_schema(p)}
+        for name, p in schema["properties"].items()
     ]
 
 

@@ -280,3 +280,19 @@ def test_http_mode_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     rc, _, err = Cli(capsys, "--admin-url", url, "--master-key", "x")("keys", "list")
     assert rc == 1 and "cannot reach the admin API" in err and "--local" in err
+
+
+def test_local_mode_works_without_a_master_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Whoever can open the database is trusted with it: --local does not need the key that
+    # the HTTP API does.
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+        "general_settings": {"data_dir": str(tmp_path / "data")},
+    }))  # fmt: skip
+    cli = Cli(capsys, "--local", "--config", str(config))
+    rc, out, err = cli("keys", "create", "--role", "admin")
+    assert rc == 0, err
+    assert out.startswith("key:  sk-")

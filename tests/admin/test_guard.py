@@ -186,3 +186,31 @@ def test_unknown_route_404_and_wrong_method_405(client: Client) -> None:
     assert r.headers["allow"] == "GET, POST"
     # 404/405 do not depend on the credential.
     assert client.get("/admin/nope", key=None).status == 404
+
+
+def test_store_unavailable_is_503(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pllm.admin import guard
+    from pllm.store import principals
+    from pllm.store.engine import StoreUnavailable
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("database unavailable (sqlite://x): OSError: gone")
+
+    monkeypatch.setattr(principals, "list_users", down)
+    r = client.get("/admin/users")
+    assert r.status == 503 and r.error["code"] == "store_unavailable"
+    assert "sqlite" not in r.body.decode()  # the store's message (and URL) stays in the log
+    # An admin key cannot be checked either: 503, not 401.
+    monkeypatch.setattr(guard, "get_key_by_hash", down)
+    r = client.get("/admin/keys", key="sk-some-admin-key")
+    assert r.status == 503
+    # The master key needs no database.
+    assert client.get("/admin/keys").status == 200
+
+
+def test_store_not_open_yet_is_503(tmp_path: Path, runner: asyncio.Runner) -> None:
+    client = Client(AdminApp(make_settings(tmp_path)), runner, MASTER)
+    r = client.get("/admin/keys")
+    assert r.status == 503 and r.error["code"] == "store_unavailable"
+    assert client.get("/health").json() == {"status": "starting"}
+    assert client.get("/openapi.json").status == 200
