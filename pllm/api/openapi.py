@@ -32,6 +32,8 @@ SWAGGER_ASSETS: dict[str, bytes] = {
     "favicon-32x32.png": b"image/png",
     "favicon-16x16.png": b"image/png",
 }
+SWAGGER_CACHE = (("cache-control", "public, max-age=86400"),)
+HTML = b"text/html; charset=utf-8"
 
 
 @functools.cache
@@ -94,10 +96,6 @@ def swagger_html(
         'dom_id: "#swagger-ui", persistAuthorization: true, deepLinking: true});</script>'
         "</body></html>\n"
     ).encode()
-
-
-HTML = b"text/html; charset=utf-8"
-SWAGGER_CACHE = (("cache-control", "public, max-age=86400"),)
 
 
 # ---------------------------------------------------------------- the client API's shapes
