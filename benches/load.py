@@ -2,6 +2,9 @@
 
 `pllm-claude` is pllm again, with the same OpenAI requests routed to an `anthropic/`
 deployment on the mock: its rows minus `pllm`'s are the cost of the translation.
+`pllm-keyed` is pllm called with a virtual key that has rpm, tpm and parallel limits and a
+budget (none of them reached): its rows minus `pllm`'s are the cost of multi-tenancy (key
+lookup, the Rust limiter, the budget reservation, pricing and the spend record).
 
 Method (see benches/README.md): each target runs alone, pinned to CPU 1; the nginx mock
 upstream, wrk and the streaming client share CPU 0. Targets are measured one after the
@@ -43,7 +46,7 @@ CONNECTIONS = (1, 64, 256)
 STREAM_CONCURRENCY = 64
 MASTER_KEY = "sk-bench-master"
 CHAT_PATH = "/v1/chat/completions"
-ALL_TARGETS = ("direct", "pllm", "pllm-claude", "granian+aiohttp", "litellm")
+ALL_TARGETS = ("direct", "pllm", "pllm-keyed", "pllm-claude", "granian+aiohttp", "litellm")
 # Models the clients ask for (non-streaming, streaming), where a target differs from the
 # OpenAI pair `bench` / `bench-stream`.
 TARGET_MODELS = {"pllm-claude": ("bench-claude", "bench-claude-stream")}
@@ -67,6 +70,10 @@ class Target:
         return self.name.replace("+", "-")
 
 
+# gpt-4o's list price, so that the keyed run prices and reserves like a real one.
+PRICES = "input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001"
+
+
 def gateway_config(upstream_port: int) -> str:
     """LiteLLM-style config that pllm and LiteLLM both read: an OpenAI and an Anthropic
     deployment on the mock, each with a streaming twin (the mock answers by path)."""
@@ -74,9 +81,10 @@ def gateway_config(upstream_port: int) -> str:
     return f"""\
 model_list:
   - model_name: bench
-    litellm_params: {{model: openai/bench, api_base: "{base}/v1", api_key: sk-upstream}}
+    litellm_params: {{model: openai/bench, api_base: "{base}/v1", api_key: sk-upstream, {PRICES}}}
   - model_name: bench-stream
-    litellm_params: {{model: openai/bench, api_base: "{base}/stream/v1", api_key: sk-upstream}}
+    litellm_params:
+      {{model: openai/bench, api_base: "{base}/stream/v1", api_key: sk-upstream, {PRICES}}}
   - model_name: bench-claude
     litellm_params: {{model: anthropic/bench, api_base: "{base}/anthropic", api_key: sk-upstream}}
   - model_name: bench-claude-stream
@@ -102,16 +110,20 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
             startup_timeout=10,
         )
 
-    def gateway(argv: list[str], startup_timeout: float, env: dict[str, str] | None) -> Target:
+    def gateway(
+        argv: list[str], startup_timeout: float, env: dict[str, str] | None, auth: str = MASTER_KEY
+    ) -> Target:
         model, stream_model = TARGET_MODELS.get(name, ("bench", "bench-stream"))
-        return Target(
-            name, argv, port, MASTER_KEY, CHAT_PATH, startup_timeout, env, model, stream_model
-        )
+        return Target(name, argv, port, auth, CHAT_PATH, startup_timeout, env, model, stream_model)
 
-    config = workdir / "gateway.yaml"
+    config = workdir / name / "gateway.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(gateway_config(upstream_port))
+    serve = [str(PLLM), "serve", "--config", str(config), *host, "--admin-port", "0"]
     if name in ("pllm", "pllm-claude"):
-        return gateway([str(PLLM), "serve", "--config", str(config), *host], 30, None)
+        return gateway(serve, 30, None)
+    if name == "pllm-keyed":
+        return gateway(serve, 30, None, auth=bench_key(config))
     if name == "granian+aiohttp":
         argv = [
             str(BENCH_BIN / "granian"),
@@ -141,6 +153,16 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
         # LiteLLM takes 6-8 s to import and start.
         return gateway(argv, 120, env)
     raise ValueError(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
+
+
+def bench_key(config: Path) -> str:
+    """A virtual key with every kind of limit and a budget, all far above what a run uses."""
+    argv = [str(PLLM), "keys", "create", "--local", "--config", str(config), "--json"]
+    argv += ["--alias", "bench", "--rpm", "100000000", "--tpm", "2000000000"]
+    argv += ["--max-parallel", "100000", "--max-budget", "1000000", "--budget-period", "daily"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    secret: str = json.loads(out.stdout)["secret"]
+    return secret
 
 
 def chat_request(target: Target) -> tuple[bytes, dict[str, str]]:

@@ -108,13 +108,22 @@ def _resource_table(results: dict[str, Any]) -> list[str]:
 
 
 def _claude_note(results: dict[str, Any]) -> str:
-    if not any(t["name"] == "pllm-claude" for t in results["targets"]):
-        return ""
-    return (
-        "`pllm-claude` is pllm with the same OpenAI requests sent to an `anthropic/` deployment "
-        "on the mock (a 357-byte Messages response; a Messages stream of the same 50 words), so "
-        "its rows minus `pllm`'s are the cost of the translation. "
-    )
+    names = {t["name"] for t in results["targets"]}
+    note = ""
+    if "pllm-keyed" in names:
+        note += (
+            "`pllm-keyed` is pllm called with a virtual key that has rpm, tpm and parallel "
+            "limits and a daily budget (never reached), so its rows minus `pllm`'s are the cost "
+            "of key lookup, the Rust limiter, the budget reservation, pricing and the spend "
+            "record. "
+        )
+    if "pllm-claude" in names:
+        note += (
+            "`pllm-claude` is pllm with the same OpenAI requests sent to an `anthropic/` "
+            "deployment on the mock (a 357-byte Messages response; a Messages stream of the "
+            "same 50 words), so its rows minus `pllm`'s are the cost of the translation. "
+        )
+    return note
 
 
 def markdown(results: dict[str, Any]) -> str:

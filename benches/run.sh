@@ -59,7 +59,7 @@ EOF
     "$BENCH_VENV/bin/pip" install -q "${requirements[@]}"
 fi
 
-targets="direct,pllm,pllm-claude,granian+aiohttp"
+targets="direct,pllm,pllm-keyed,pllm-claude,granian+aiohttp"
 [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
 
 exec "$BENCH_VENV/bin/python" "$ROOT/benches/load.py" \

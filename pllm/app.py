@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from pllm.api import anthropic, health, openai
+from pllm.api import anthropic, health, openai, openapi
 from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
@@ -44,6 +44,10 @@ _OPEN: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health.health},
     "/ready": {"GET": health.ready},
     "/metrics": {"GET": health.metrics},
+    # The API's own description; nothing in it is secret.
+    "/openapi.json": {"GET": openapi.openapi_json},
+    "/swagger": {"GET": openapi.swagger},
+    **{f"/swagger/{name}": {"GET": openapi.swagger_file} for name in openapi.SWAGGER_ASSETS},
 }
 # Operational views that name deployments: admins only.
 _OPERATOR: dict[str, dict[str, Handler]] = {

@@ -117,7 +117,7 @@ def _start_admin(settings: Settings, config: str, port: int) -> subprocess.Popen
     general = settings.general
     if port == 0:
         return None
-    if general.master_key is None and general.jwt is None:
+    if general.master_key is None:
         log.warning("admin API not started: set general_settings.master_key to enable it")
         return None
     env = {**os.environ, "PLLM_PARENT_PID": str(os.getpid())}

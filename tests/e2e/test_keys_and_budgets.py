@@ -5,12 +5,15 @@ path, the 200-concurrent budget race, spend that survives a restart, and no secr
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -51,16 +54,49 @@ general_settings:
   master_key: {master}
   auth_refresh_interval: 0.1
   spend_flush_interval: 0.1
+  budget_alert_webhook: {webhook}
 """
 
 
-def config(up: FakeOpenAI) -> str:
-    return CONFIG.format(base=up.base_url, master=MASTER)
+class Webhook:
+    """A local HTTP server that records the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
 
 
 @pytest.fixture(scope="module")
-def gw(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    with GatewayProcess(config(upstream), tmp_path_factory.mktemp("tenancy")) as g:
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+def config(up: FakeOpenAI, webhook_url: str = "http://127.0.0.1:9/unused") -> str:
+    return CONFIG.format(base=up.base_url, master=MASTER, webhook=webhook_url)
+
+
+@pytest.fixture(scope="module")
+def gw(
+    upstream: FakeOpenAI, webhook: Webhook, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    with GatewayProcess(config(upstream, webhook.url), tmp_path_factory.mktemp("tenancy")) as g:
         Admin(g).wait_ready()
         yield g
 
@@ -203,13 +239,12 @@ def test_no_secret_anywhere(gw: GatewayProcess, admin: Admin) -> None:
     """A canary key and the master key must not appear in logs, metrics, errors or the DB."""
     secret, created = admin.create_key(alias="canary")
     chat(gw, secret)
-    chat(gw, secret, "no-such-model")
-    chat(gw, secret + "x")
+    errors = [chat(gw, secret, "no-such-model")[2], chat(gw, secret + "x")[2]]
     status, _, body = http("GET", f"{gw.admin_url}/admin/keys/{created['id']}", key=MASTER)
     assert status == 200 and secret not in str(body)
     time.sleep(0.5)
     _, _, metrics_text = http("GET", f"{gw.url}/metrics")
-    places = {"log": gw.logs(), "metrics": str(metrics_text)}
+    places = {"log": gw.logs(), "metrics": str(metrics_text), "errors": json.dumps(errors)}
     for path in (gw.workdir / "pllm-data").rglob("*"):
         if path.is_file():
             places[str(path)] = path.read_bytes().decode("latin-1")
@@ -217,3 +252,28 @@ def test_no_secret_anywhere(gw: GatewayProcess, admin: Admin) -> None:
         assert secret not in text, where
         assert MASTER not in text, where
         assert "Bearer" not in text, where
+
+
+def test_openapi_and_swagger_on_both_ports(gw: GatewayProcess) -> None:
+    for base in (gw.url, gw.admin_url):
+        status, _, doc = http("GET", f"{base}/openapi.json")
+        assert status == 200 and doc["openapi"].startswith("3.")
+        status, headers, _ = http("GET", f"{base}/swagger")
+        assert status == 200 and headers["content-type"].startswith("text/html")
+    _, _, main_doc = http("GET", f"{gw.url}/openapi.json")
+    assert "/v1/chat/completions" in main_doc["paths"]
+
+
+def test_soft_budget_alert_is_logged_counted_and_posted(
+    gw: GatewayProcess, admin: Admin, webhook: Webhook
+) -> None:
+    secret, created = admin.create_key(max_budget=5, soft_budget=2, budget_period="daily")
+    assert [chat(gw, secret)[0] for _ in range(3)] == [200, 200, 200]
+    deadline = time.monotonic() + 3
+    while not any(b["entity"] == f"key:{created['id']}" for b in webhook.bodies):
+        assert time.monotonic() < deadline, "no webhook alert"
+        time.sleep(0.05)
+    alert = next(b for b in webhook.bodies if b["entity"] == f"key:{created['id']}")
+    assert alert["kind"] == "soft" and alert["max_budget"] == 5 and alert["spent"] >= 2
+    assert metric(gw, "pllm_budget_alerts_total") >= 1
+    assert '"budget alert"' in gw.logs()

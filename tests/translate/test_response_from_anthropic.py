@@ -10,7 +10,7 @@ import pytest
 import pllm_accel
 from pllm.providers.anthropic import map_anthropic_error
 from pllm.translate import AnthropicToOpenAIStream, anthropic_to_openai_response
-from pllm.usage import Usage
+from pllm.usage import PromptTokensDetails, Usage
 from tests.fakes.anthropic_wire import (
     ERROR_TYPES,
     error_body,
@@ -66,7 +66,7 @@ def test_tool_use_reply_with_cache_usage() -> None:
     assert out["usage"]["prompt_tokens_details"] == {"cached_tokens": 100}
     assert out["usage"]["cache_read_input_tokens"] == 100
     assert out["usage"]["cache_creation_input_tokens"] == 5
-    assert use == Usage(125, 30, 155)
+    assert use == Usage(125, 30, 155, PromptTokensDetails(100))  # cache reads are billed lower
 
 
 @pytest.mark.parametrize(
@@ -121,14 +121,14 @@ def test_stream_of_text_and_tool_call() -> None:
     usage_chunk = body[-1]
     assert usage_chunk["choices"] == [] and usage_chunk["usage"]["prompt_tokens"] == 125
     assert usage_chunk["usage"]["completion_tokens"] == 30
-    assert t.done and t.failure is None and t.usage == Usage(125, 30, 155)
+    assert t.done and t.failure is None and t.usage == Usage(125, 30, 155, PromptTokensDetails(100))
 
 
 def test_stream_without_include_usage_has_no_usage_chunk_but_records_usage() -> None:
     frames = stream_events(TOOL_MSG, [["x"], ["{}"]])
     chunks, t = translate_stream(frames, include_usage=False)
     assert all("usage" not in c for c in chunks[:-1])
-    assert t.usage == Usage(125, 30, 155)
+    assert t.usage == Usage(125, 30, 155, PromptTokensDetails(100))
 
 
 def test_stream_error_event_becomes_an_openai_error_frame() -> None:

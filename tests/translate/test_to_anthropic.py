@@ -12,7 +12,7 @@ from pllm.translate import (
     anthropic_to_openai_request,
     openai_to_anthropic_response,
 )
-from pllm.usage import Usage
+from pllm.usage import PromptTokensDetails, Usage
 
 
 def test_messages_request_to_chat_request() -> None:
@@ -147,7 +147,7 @@ def test_chat_completion_to_message() -> None:
         "stop_sequence": None,
         "usage": {"input_tokens": 20, "output_tokens": 5, "cache_read_input_tokens": 10},
     }
-    assert use == Usage(30, 5, 35)
+    assert use == Usage(30, 5, 35, PromptTokensDetails(10))
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
