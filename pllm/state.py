@@ -86,9 +86,8 @@ class AppState:
 
     async def start(self) -> None:
         self.start_http()
-        await self.accounting.start()
-        self.auth.attach(self.accounting.store)
         self.auth.start()
+        await self.accounting.start(on_open=self.auth.attach)
 
     async def stop(self) -> None:
         await self.auth.stop()

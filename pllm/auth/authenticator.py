@@ -25,8 +25,6 @@ from pllm.config import GeneralSettings
 from pllm.errors import GatewayError
 from pllm.store.engine import Store, StoreUnavailable
 from pllm.store.principals import (
-    GroupRow,
-    UserRow,
     auth_lookup,
     groups_by_ids,
     revision,
@@ -137,8 +135,8 @@ class Authenticator:
             del self._loading[key_hash]
 
     async def _fetch_key(self, key_hash: str) -> Principal | None:
-        if self._store is None:
-            return None
+        if self._store is None:  # not connected yet: we cannot tell
+            raise _unavailable()
         try:
             found = await auth_lookup(self._store, [key_hash])
         except StoreUnavailable:
@@ -168,15 +166,14 @@ class Authenticator:
         principal = self._jwt_principals.get(cache_key)
         if principal is not None:
             return principal
-        user: UserRow | None = None
-        groups: tuple[GroupRow, ...] = ()
-        if self._store is not None:
-            try:
-                user, member_of = await user_lookup(self._store, identity.user_id)
-                claimed = await groups_by_ids(self._store, identity.groups)
-            except StoreUnavailable:
-                raise _unavailable() from None
-            groups = tuple({g.id: g for g in (*member_of, *claimed)}.values())
+        if self._store is None:
+            raise _unavailable()
+        try:
+            user, member_of = await user_lookup(self._store, identity.user_id)
+            claimed = await groups_by_ids(self._store, identity.groups)
+        except StoreUnavailable:
+            raise _unavailable() from None
+        groups = tuple({g.id: g for g in (*member_of, *claimed)}.values())
         principal = jwt_principal(
             identity.user_id, identity.groups, identity.role, identity.expires_at, user, groups
         )
@@ -194,7 +191,7 @@ class Authenticator:
         self._store = store
 
     def start(self) -> None:
-        if self._store is not None and self.required and self._poller is None:
+        if self.required and self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
@@ -217,7 +214,8 @@ class Authenticator:
 
     async def refresh(self) -> bool:
         """Reload every cached key if the store changed since the last look; True if it did."""
-        assert self._store is not None
+        if self._store is None:
+            return False
         current = await revision(self._store)
         if self._store_down:
             self._store_down = False

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
@@ -35,6 +35,7 @@ from pllm.tenancy.gate import Gate, log_alert
 log = logging.getLogger("pllm.accounting")
 
 _SYNC_INTERVAL = 1.0
+_REOPEN_INTERVAL = 2.0
 _WEBHOOK_TIMEOUT = 5.0
 _encode = msgspec.json.Encoder().encode
 
@@ -52,25 +53,46 @@ class Accounting:
         self._webhook = general.budget_alert_webhook
         self._lock = asyncio.Lock()
         self._sync_task: asyncio.Task[None] | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+        self._on_open: Callable[[Store], None] = lambda _: None
         self._background: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        try:
-            # Workers start together; the migration is idempotent and serialised in upgrade().
-            await asyncio.to_thread(upgrade, self.url)
-        except Exception:
-            log.exception("database migration failed: spend is spooled until the store is back")
-        self.store = await Store.open(self.url)
+    async def start(self, on_open: Callable[[Store], None]) -> None:
+        """Starts the spend writer at once and the store as soon as it can be reached: a
+        worker that starts (or restarts) while the database is down still serves, spooling
+        spend and answering unknown keys with 503, and connects when the database is back."""
+        self._on_open = on_open
         self.writer = SpendWriter(
             Spool.open(self.spool_dir), self._sink, interval=self._flush_interval, log=log
         )
         self.writer.start()
+        if not await self._open():
+            self._connect_task = asyncio.get_running_loop().create_task(self._keep_opening())
         self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
 
+    async def _open(self) -> bool:
+        try:
+            # Workers start together; the migration is idempotent and serialised in upgrade().
+            await asyncio.to_thread(upgrade, self.url)
+            self.store = await Store.open(self.url)
+        except Exception as e:  # the URL may hold a password: name the failure only
+            log.warning("store unavailable at start", extra={"fields": {"error": type(e).__name__}})
+            return False
+        self._on_open(self.store)
+        return True
+
+    async def _keep_opening(self) -> None:
+        opened = False
+        while not opened:
+            await asyncio.sleep(_REOPEN_INTERVAL)
+            opened = await self._open()
+        log.info("store connected")
+
     async def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            await asyncio.gather(self._sync_task, return_exceptions=True)
+        for task in (self._sync_task, self._connect_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.writer is not None:
             await self.writer.stop()
         if self._background:
@@ -128,7 +150,8 @@ class Accounting:
     # --- the store side -----------------------------------------------------------------
 
     async def _sink(self, records: list[SpendRecord]) -> Mapping[str, float]:
-        assert self.store is not None
+        if self.store is None:
+            raise StoreUnavailable("the store is not connected yet")
         async with self._lock:
             added = await insert_spend(self.store, records)
             self.ledger.on_flushed(added)
