@@ -29,6 +29,15 @@ def _load(path: str) -> tuple[Settings, list[Deployment]]:
     return settings, build_deployments(settings)
 
 
+def _load_or_report(path: str) -> tuple[Settings, list[Deployment]] | None:
+    """The config, or None after printing every problem in it."""
+    try:
+        return _load(path)
+    except ConfigError as e:
+        _print_problems(e)
+        return None
+
+
 def _print_problems(err: ConfigError) -> None:
     n = len(err.problems)
     print(f"config has {n} problem{'s' if n != 1 else ''}:", file=sys.stderr)
@@ -61,11 +70,10 @@ def check_config(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
-    try:
-        settings, deployments = _load(path)
-    except ConfigError as e:
-        _print_problems(e)
+    loaded = _load_or_report(path)
+    if loaded is None:
         return 2
+    settings, deployments = loaded
     configure_logging(settings.general.log_level)
     server = settings.server
     host = args.host or server.host
@@ -144,11 +152,10 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 def serve_admin(args: argparse.Namespace) -> int:
     """The admin API alone (``pllm serve`` starts it as a child process)."""
     path = _config_path(args.config)
-    try:
-        settings, _ = _load(path)
-    except ConfigError as e:
-        _print_problems(e)
+    loaded = _load_or_report(path)
+    if loaded is None:
         return 2
+    settings, _ = loaded
     configure_logging(settings.general.log_level)
     if not _migrate(settings):
         return 2
@@ -162,11 +169,10 @@ def serve_admin(args: argparse.Namespace) -> int:
 
 def db_upgrade(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
-    try:
-        settings, _ = _load(path)
-    except ConfigError as e:
-        _print_problems(e)
+    loaded = _load_or_report(path)
+    if loaded is None:
         return 2
+    settings, _ = loaded
     if not _migrate(settings):
         return 1
     print("database is at the current schema")
