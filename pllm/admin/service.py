@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from msgspec import UNSET
@@ -22,17 +24,6 @@ from pllm.errors import GatewayError, bad_request
 from pllm.store import principals as db
 from pllm.store.engine import Store
 from pllm.store.rows import GroupRow, KeyRow, UserRow
-
-_LIMIT_FIELDS = (
-    "allowed_models",
-    "rpm",
-    "tpm",
-    "max_parallel",
-    "max_budget",
-    "budget_period",
-    "soft_budget",
-    "metadata",
-)
 
 
 def not_found(kind: str, id: str) -> GatewayError:
@@ -124,6 +115,103 @@ def _set_fields(patch: msgspec.Struct, skip: tuple[str, ...] = ()) -> dict[str, 
     }
 
 
+# ---------------------------------------------------------------- shared by keys, users, groups
+
+R = TypeVar("R", KeyRow, UserRow, GroupRow)
+V = TypeVar("V", s.KeyView, s.UserView, s.GroupView)
+P = TypeVar("P", s.KeyPage, s.UserPage, s.GroupPage)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind(Generic[R, V, P]):
+    """What tells keys, users and groups apart in the operations they share: reading one
+    (404 when missing), a page of them, a patch with its budget check, a delete.
+
+    Listing calls the store's list_* itself, not through here: each takes its own filters,
+    and tests stand in for them to play a database that is down."""
+
+    name: str  # as errors name it: "No user with id …", code "user_not_found"
+    get: Callable[[Store, str], Awaitable[R | None]]
+    update: Callable[..., Awaitable[R | None]]
+    delete: Callable[[Store, str], Awaitable[bool]]
+    view: Callable[[R], V]
+    page: Callable[..., P]  # the Page Struct
+
+
+_KEY = _Kind("key", db.get_key, db.update_key, db.delete_key, key_view, s.KeyPage)
+_USER = _Kind("user", db.get_user, db.update_user, db.delete_user, user_view, s.UserPage)
+_GROUP = _Kind("group", db.get_group, db.update_group, db.delete_group, group_view, s.GroupPage)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+async def _create(
+    kind: _Kind[R, V, P],
+    create: Callable[..., Awaitable[R]],
+    store: Store,
+    spec: s.UserCreate | s.GroupCreate,
+) -> V:
+    _check_budget(spec.max_budget, spec.soft_budget)
+    # UserCreate and GroupCreate carry exactly the keywords of the store's create_user and
+    # create_group; only the id is pllm's to choose when left out.
+    fields = msgspec.structs.asdict(spec)
+    fields["id"] = spec.id or _new_id(kind.name)
+    return kind.view(await create(store, **fields))
+
+
+async def _row(kind: _Kind[R, V, P], store: Store, id: str) -> R:
+    row = await kind.get(store, id)
+    if row is None:
+        raise not_found(kind.name, id)
+    return row
+
+
+def _page(kind: _Kind[R, V, P], rows: list[R], total: int, q: s.PageQuery) -> P:
+    return kind.page(data=[kind.view(r) for r in rows], total=total, limit=q.limit, offset=q.offset)
+
+
+async def _update(kind: _Kind[R, V, P], store: Store, id: str, fields: dict[str, Any]) -> V:
+    current = await _row(kind, store, id)
+    _check_budget(
+        fields.get("max_budget", current.max_budget),
+        fields.get("soft_budget", current.soft_budget),
+    )
+    # Only a key's patch names owners; for users and groups this checks nothing.
+    await _check_refs(store, fields.get("user_id"), fields.get("group_id"))
+    if not fields:
+        return kind.view(current)
+    row = await kind.update(store, id, **fields)
+    if row is None:
+        raise not_found(kind.name, id)
+    return kind.view(row)
+
+
+async def _delete(kind: _Kind[R, V, P], store: Store, id: str) -> s.Deleted:
+    if not await kind.delete(store, id):
+        raise not_found(kind.name, id)
+    return s.Deleted(id=id)
+
+
+async def _delete_owner(kind: _Kind[R, V, P], store: Store, id: str) -> s.Deleted:
+    """Deletes a user or group after revoking its keys: the store would keep them,
+    ownerless and so free of the limits and budget that came with the owner."""
+    await _row(kind, store, id)
+    # The key column naming the owner: "user_id" or "group_id".
+    owned = {f"{kind.name}_id": id}
+    done: set[str] = set()
+    while True:
+        rows, _ = await db.list_keys(store, include_revoked=False, limit=500, offset=0, **owned)
+        todo = [r.id for r in rows if r.id not in done]
+        if not todo:
+            break
+        for key_id in todo:
+            await db.revoke_key(store, key_id)
+            done.add(key_id)
+    return await _delete(kind, store, id)
+
+
 # ---------------------------------------------------------------- keys
 
 
@@ -155,10 +243,7 @@ async def create_key(store: Store, spec: s.KeyCreate) -> s.KeyCreated:
 
 
 async def key_row(store: Store, id: str) -> KeyRow:
-    row = await db.get_key(store, id)
-    if row is None:
-        raise not_found("key", id)
-    return row
+    return await _row(_KEY, store, id)
 
 
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -193,7 +278,7 @@ async def list_keys(store: Store, q: s.KeyListQuery) -> s.KeyPage:
         limit=q.limit,
         offset=q.offset,
     )
-    return s.KeyPage(data=[key_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset)
+    return _page(_KEY, rows, total, q)
 
 
 async def update_key(store: Store, id: str, patch: s.KeyUpdate) -> s.KeyView:
@@ -201,18 +286,7 @@ async def update_key(store: Store, id: str, patch: s.KeyUpdate) -> s.KeyView:
     expires_at = _expiry(patch.expires_at, patch.duration, time.time())
     if expires_at is not UNSET:
         fields["expires_at"] = expires_at
-    current = await key_row(store, id)
-    _check_budget(
-        fields.get("max_budget", current.max_budget),
-        fields.get("soft_budget", current.soft_budget),
-    )
-    await _check_refs(store, fields.get("user_id"), fields.get("group_id"))
-    if not fields:
-        return key_view(current)
-    row = await db.update_key(store, id, **fields)
-    if row is None:
-        raise not_found("key", id)
-    return key_view(row)
+    return await _update(_KEY, store, id, fields)
 
 
 async def revoke_key(store: Store, id: str) -> s.KeyView:
@@ -223,36 +297,18 @@ async def revoke_key(store: Store, id: str) -> s.KeyView:
 
 
 async def delete_key(store: Store, id: str) -> s.Deleted:
-    if not await db.delete_key(store, id):
-        raise not_found("key", id)
-    return s.Deleted(id=id)
+    return await _delete(_KEY, store, id)
 
 
 # ---------------------------------------------------------------- users
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
 async def create_user(store: Store, spec: s.UserCreate) -> s.UserView:
-    _check_budget(spec.max_budget, spec.soft_budget)
-    row = await db.create_user(
-        store,
-        id=spec.id or _new_id("user"),
-        email=spec.email,
-        name=spec.name,
-        role=spec.role,
-        **{f: getattr(spec, f) for f in _LIMIT_FIELDS},
-    )
-    return user_view(row)
+    return await _create(_USER, db.create_user, store, spec)
 
 
 async def user_row(store: Store, id: str) -> UserRow:
-    row = await db.get_user(store, id)
-    if row is None:
-        raise not_found("user", id)
-    return row
+    return await _row(_USER, store, id)
 
 
 async def get_user(store: Store, id: str) -> s.UserDetail:
@@ -264,69 +320,26 @@ async def get_user(store: Store, id: str) -> s.UserDetail:
 
 async def list_users(store: Store, q: s.PageQuery) -> s.UserPage:
     rows, total = await db.list_users(store, limit=q.limit, offset=q.offset)
-    return s.UserPage(
-        data=[user_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset
-    )
+    return _page(_USER, rows, total, q)
 
 
 async def update_user(store: Store, id: str, patch: s.UserUpdate) -> s.UserView:
-    fields = _set_fields(patch)
-    current = await user_row(store, id)
-    _check_budget(
-        fields.get("max_budget", current.max_budget),
-        fields.get("soft_budget", current.soft_budget),
-    )
-    if not fields:
-        return user_view(current)
-    row = await db.update_user(store, id, **fields)
-    if row is None:
-        raise not_found("user", id)
-    return user_view(row)
-
-
-async def _revoke_keys_of(store: Store, *, user_id: str | None, group_id: str | None) -> None:
-    """Revokes the keys of a user or group about to be deleted: the store would keep them,
-    ownerless and so free of the limits and budget that came with the owner."""
-    done: set[str] = set()
-    while True:
-        rows, _ = await db.list_keys(
-            store, user_id=user_id, group_id=group_id, include_revoked=False, limit=500, offset=0
-        )
-        todo = [r.id for r in rows if r.id not in done]
-        if not todo:
-            return
-        for key_id in todo:
-            await db.revoke_key(store, key_id)
-            done.add(key_id)
+    return await _update(_USER, store, id, _set_fields(patch))
 
 
 async def delete_user(store: Store, id: str) -> s.Deleted:
-    await user_row(store, id)
-    await _revoke_keys_of(store, user_id=id, group_id=None)
-    if not await db.delete_user(store, id):
-        raise not_found("user", id)
-    return s.Deleted(id=id)
+    return await _delete_owner(_USER, store, id)
 
 
-# ---------------------------------------------------------------- groups
+# ---------------------------------------------------------------- groups and memberships
 
 
 async def create_group(store: Store, spec: s.GroupCreate) -> s.GroupView:
-    _check_budget(spec.max_budget, spec.soft_budget)
-    row = await db.create_group(
-        store,
-        id=spec.id or _new_id("group"),
-        name=spec.name,
-        **{f: getattr(spec, f) for f in _LIMIT_FIELDS},
-    )
-    return group_view(row)
+    return await _create(_GROUP, db.create_group, store, spec)
 
 
 async def group_row(store: Store, id: str) -> GroupRow:
-    row = await db.get_group(store, id)
-    if row is None:
-        raise not_found("group", id)
-    return row
+    return await _row(_GROUP, store, id)
 
 
 async def get_group(store: Store, id: str) -> s.GroupView:
@@ -335,32 +348,15 @@ async def get_group(store: Store, id: str) -> s.GroupView:
 
 async def list_groups(store: Store, q: s.PageQuery) -> s.GroupPage:
     rows, total = await db.list_groups(store, limit=q.limit, offset=q.offset)
-    return s.GroupPage(
-        data=[group_view(r) for r in rows], total=total, limit=q.limit, offset=q.offset
-    )
+    return _page(_GROUP, rows, total, q)
 
 
 async def update_group(store: Store, id: str, patch: s.GroupUpdate) -> s.GroupView:
-    fields = _set_fields(patch)
-    current = await group_row(store, id)
-    _check_budget(
-        fields.get("max_budget", current.max_budget),
-        fields.get("soft_budget", current.soft_budget),
-    )
-    if not fields:
-        return group_view(current)
-    row = await db.update_group(store, id, **fields)
-    if row is None:
-        raise not_found("group", id)
-    return group_view(row)
+    return await _update(_GROUP, store, id, _set_fields(patch))
 
 
 async def delete_group(store: Store, id: str) -> s.Deleted:
-    await group_row(store, id)
-    await _revoke_keys_of(store, user_id=None, group_id=id)
-    if not await db.delete_group(store, id):
-        raise not_found("group", id)
-    return s.Deleted(id=id)
+    return await _delete_owner(_GROUP, store, id)
 
 
 async def list_members(store: Store, group_id: str) -> s.MemberList:
