@@ -12,7 +12,7 @@ import msgspec
 from pllm.admin import schemas as s
 from pllm.admin import service
 from pllm.admin.periods import day_start_ts, period_start, today_utc
-from pllm.admin.routing import Call, Reply, Route
+from pllm.admin.routing import Call, Reply, Route, reads_query
 from pllm.errors import GatewayError, bad_request
 from pllm.store import principals as db
 from pllm.store import spend_store
@@ -239,10 +239,6 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
         ) from None
 
 
-async def spend_logs(call: Call) -> Reply:
-    return Reply(200, await spend_page(call.store, call.query(s.SpendLogQuery)))
-
-
 ROUTES = [
     Route("GET", "/admin/budgets", list_budgets, "Budgets and their spend", "Budgets",
           response=s.BudgetList,
@@ -258,8 +254,8 @@ ROUTES = [
           response=s.UsagePage,
           description="Requests, tokens and cost per UTC day, by key, user, group or model; "
           "`from`/`to` are inclusive YYYY-MM-DD days (default: the last 30)."),
-    Route("GET", "/admin/spend/logs", spend_logs, "Spend logs", "Usage",
-          query=s.SpendLogQuery, response=s.SpendLogPage,
+    Route("GET", "/admin/spend/logs", reads_query(s.SpendLogQuery, spend_page), "Spend logs",
+          "Usage", query=s.SpendLogQuery, response=s.SpendLogPage,
           description="One row per request, newest first. Pass `next_before` as `before` "
           "for the next page."),
 ]  # fmt: skip

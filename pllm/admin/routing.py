@@ -99,6 +99,49 @@ def store_unavailable() -> GatewayError:
 
 Handler = Callable[[Call], Awaitable[Reply]]
 
+# Most admin handlers read one input (a body, a query or the path's id), pass it with the
+# store to one service function and answer its result; these build such a handler, so a
+# route names only the service function and the Struct it reads.
+
+
+def reads_body(kind: type[T], op: Callable[[Store, T], Awaitable[Any]]) -> Handler:
+    """The body as ``kind``; 201, as these handlers create."""
+
+    async def handler(call: Call) -> Reply:
+        return Reply(201, await op(call.store, await call.body(kind)))
+
+    return handler
+
+
+def reads_query(kind: type[T], op: Callable[[Store, T], Awaitable[Any]]) -> Handler:
+    """The query string as ``kind``."""
+
+    async def handler(call: Call) -> Reply:
+        return Reply(200, await op(call.store, call.query(kind)))
+
+    return handler
+
+
+def reads_id(op: Callable[[Store, str], Awaitable[Any]]) -> Handler:
+    """The path's ``{id}``."""
+
+    async def handler(call: Call) -> Reply:
+        return Reply(200, await op(call.store, call.params["id"]))
+
+    return handler
+
+
+def reads_id_and_body(
+    kind: type[T], op: Callable[[Store, str, T], Awaitable[Any]], *, status: int = 200
+) -> Handler:
+    """The path's ``{id}`` and the body as ``kind``."""
+
+    async def handler(call: Call) -> Reply:
+        body = await call.body(kind)
+        return Reply(status, await op(call.store, call.params["id"], body))
+
+    return handler
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
