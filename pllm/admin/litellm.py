@@ -10,8 +10,11 @@ accepted: the secret, its token (SHA-256 hex, which is also pllm's stored hash) 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from pllm.admin import litellm_schemas as ls
@@ -49,13 +52,56 @@ def _iso(ts: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat()
 
 
-def _models(models: list[str] | None) -> list[str] | None:
-    # LiteLLM: [] means every model.
-    return models or None
+def _same(value: Any) -> Any:
+    return value
 
 
-def _period(value: Any) -> Any:
-    return value if value is UNSET else budget_period_from_litellm(value)
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One field under LiteLLM's name and pllm's, with the conversion each way."""
+
+    litellm: str
+    pllm: str
+    to_pllm: Callable[[Any], Any] = _same
+    to_litellm: Callable[[Any], Any] = _same
+
+
+# The limits every LiteLLM key, user and team payload has. In LiteLLM an empty models list
+# means every model, which pllm says with null.
+_LIMITS = (
+    _Field("models", "allowed_models", lambda m: m or None, lambda m: m or []),
+    _Field("max_budget", "max_budget"),
+    _Field("soft_budget", "soft_budget"),
+    _Field("budget_duration", "budget_period", budget_period_from_litellm, litellm_budget_duration),
+    _Field("rpm_limit", "rpm"),
+    _Field("tpm_limit", "tpm"),
+    _Field("max_parallel_requests", "max_parallel"),
+    _Field("metadata", "metadata"),
+)
+_KEY_FIELDS = (
+    _Field("key_alias", "alias"),
+    _Field("user_id", "user_id"),
+    _Field("team_id", "group_id"),
+    _Field("duration", "duration"),
+)
+
+
+def _to_pllm(req: msgspec.Struct, fields: tuple[_Field, ...] = _LIMITS) -> dict[str, Any]:
+    """pllm's fields from a LiteLLM request's; one an update leaves out stays UNSET."""
+    out = {}
+    for f in fields:
+        value = getattr(req, f.litellm)
+        out[f.pllm] = value if value is UNSET else f.to_pllm(value)
+    return out
+
+
+def _limits_out(view: s.LimitsOut, into: type[msgspec.Struct]) -> dict[str, Any]:
+    """A view's limits under LiteLLM's names, those of them that the answer ``into`` has."""
+    return {
+        f.litellm: f.to_litellm(getattr(view, f.pllm))
+        for f in _LIMITS
+        if f.litellm in into.__struct_fields__
+    }
 
 
 async def _key_spend(store: Store, key_id: str, period: str | None) -> float:
@@ -72,19 +118,12 @@ def _info(view: s.KeyView, spend: float) -> dict[str, Any]:
         "key_alias": view.alias,
         "spend": spend,
         "expires": _iso(view.expires_at),
-        "models": view.allowed_models or [],
         "user_id": view.user_id,
         "team_id": view.group_id,
-        "max_parallel_requests": view.max_parallel,
-        "tpm_limit": view.tpm,
-        "rpm_limit": view.rpm,
-        "max_budget": view.max_budget,
-        "soft_budget": view.soft_budget,
-        "budget_duration": litellm_budget_duration(view.budget_period),
-        "metadata": view.metadata,
         "blocked": view.revoked_at is not None,
         "created_at": _iso(view.created_at),
         "updated_at": _iso(view.updated_at),
+        **_limits_out(view, ls.KeyInfo),
     }
 
 
@@ -98,23 +137,8 @@ async def key_info_of(store: Store, view: s.KeyView) -> ls.KeyInfo:
 
 async def key_generate(call: Call) -> Reply:
     req = await call.body(ls.KeyGenerate)
-    created = await service.create_key(
-        call.store,
-        s.KeyCreate(
-            alias=req.key_alias,
-            user_id=req.user_id,
-            group_id=req.team_id,
-            allowed_models=_models(req.models),
-            rpm=req.rpm_limit,
-            tpm=req.tpm_limit,
-            max_parallel=req.max_parallel_requests,
-            max_budget=req.max_budget,
-            budget_period=budget_period_from_litellm(req.budget_duration),
-            soft_budget=req.soft_budget,
-            metadata=req.metadata,
-            duration=req.duration,
-        ),
-    )
+    spec = s.KeyCreate(**_to_pllm(req, _KEY_FIELDS + _LIMITS))
+    created = await service.create_key(call.store, spec)
     return Reply(200, ls.KeyGenerated(key=created.secret, **_info(created.key, 0.0)))
 
 
@@ -133,20 +157,7 @@ async def key_info(call: Call) -> Reply:
 async def key_update(call: Call) -> Reply:
     req = await call.body(ls.KeyUpdate)
     row = await service.resolve_key(call.store, req.key)
-    patch = s.KeyUpdate(
-        alias=req.key_alias,
-        user_id=req.user_id,
-        group_id=req.team_id,
-        allowed_models=req.models if req.models is UNSET else _models(req.models),
-        rpm=req.rpm_limit,
-        tpm=req.tpm_limit,
-        max_parallel=req.max_parallel_requests,
-        max_budget=req.max_budget,
-        budget_period=_period(req.budget_duration),
-        soft_budget=req.soft_budget,
-        metadata=req.metadata,
-        duration=req.duration,
-    )
+    patch = s.KeyUpdate(**_to_pllm(req, _KEY_FIELDS + _LIMITS))
     view = await service.update_key(call.store, row.id, patch)
     info = await key_info_of(call.store, view)
     return Reply(200, ls.KeyInfoResponse(key=view.id, info=info))
@@ -171,26 +182,13 @@ async def key_delete(call: Call) -> Reply:
 async def user_new(call: Call) -> Reply:
     req = await call.body(ls.UserNew)
     role = _ROLE_IN[req.user_role]
-    period = budget_period_from_litellm(req.budget_duration)
+    limits = _to_pllm(req)
     for team in req.teams or ():
         await service.group_row(call.store, team)
-    user = await service.create_user(
-        call.store,
-        s.UserCreate(
-            id=req.user_id,
-            email=req.user_email,
-            name=req.user_alias,
-            role=role,
-            allowed_models=_models(req.models),
-            rpm=req.rpm_limit,
-            tpm=req.tpm_limit,
-            max_parallel=req.max_parallel_requests,
-            max_budget=req.max_budget,
-            budget_period=period,
-            soft_budget=req.soft_budget,
-            metadata=req.metadata,
-        ),
+    spec = s.UserCreate(
+        id=req.user_id, email=req.user_email, name=req.user_alias, role=role, **limits
     )
+    user = await service.create_user(call.store, spec)
     for team in req.teams or ():
         await service.add_member(call.store, team, s.MemberAdd(user_id=user.id))
     secret = token = expires = None
@@ -210,37 +208,18 @@ async def user_new(call: Call) -> Reply:
             user_alias=user.name,
             user_role=_ROLE_OUT.get(user.role, user.role),
             teams=list(req.teams or ()),
-            models=user.allowed_models or [],
-            max_budget=user.max_budget,
-            budget_duration=litellm_budget_duration(user.budget_period),
-            tpm_limit=user.tpm,
-            rpm_limit=user.rpm,
-            metadata=user.metadata,
             key=secret,
             token=token,
             expires=expires,
+            **_limits_out(user, ls.UserCreated),
         ),
     )
 
 
 async def team_new(call: Call) -> Reply:
     req = await call.body(ls.TeamNew)
-    period = budget_period_from_litellm(req.budget_duration)
-    group = await service.create_group(
-        call.store,
-        s.GroupCreate(
-            id=req.team_id,
-            name=req.team_alias,
-            allowed_models=_models(req.models),
-            rpm=req.rpm_limit,
-            tpm=req.tpm_limit,
-            max_parallel=req.max_parallel_requests,
-            max_budget=req.max_budget,
-            budget_period=period,
-            soft_budget=req.soft_budget,
-            metadata=req.metadata,
-        ),
-    )
+    spec = s.GroupCreate(id=req.team_id, name=req.team_alias, **_to_pllm(req))
+    group = await service.create_group(call.store, spec)
     members = []
     for m in req.members_with_roles:
         try:
@@ -256,14 +235,8 @@ async def team_new(call: Call) -> Reply:
         ls.TeamCreated(
             team_id=group.id,
             team_alias=group.name,
-            models=group.allowed_models or [],
-            max_budget=group.max_budget,
-            budget_duration=litellm_budget_duration(group.budget_period),
-            tpm_limit=group.tpm,
-            rpm_limit=group.rpm,
-            max_parallel_requests=group.max_parallel,
             members_with_roles=members,
-            metadata=group.metadata,
+            **_limits_out(group, ls.TeamCreated),
         ),
     )
 
