@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -50,15 +50,19 @@ def _when(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The options among ``names`` that were given: the API has the defaults of the others."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
-    """The limit and budget options that were given (others are left to the API)."""
+    """The limit and budget options that were given."""
     body: dict[str, Any] = {}
     if args.models is not None:
         body["allowed_models"] = [m.strip() for m in args.models.split(",") if m.strip()]
-    for name in ("rpm", "tpm", "max_parallel", "max_budget", "budget_period", "soft_budget"):
-        value = getattr(args, name)
-        if value is not None:
-            body[name] = value
+    body.update(
+        _given(args, ("rpm", "tpm", "max_parallel", "max_budget", "budget_period", "soft_budget"))
+    )
     if args.metadata is not None:
         try:
             body["metadata"] = msgspec.json.decode(args.metadata)
@@ -71,11 +75,7 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def keys_create(args: argparse.Namespace, api: Backend) -> Any:
-    body = _limits(args)
-    for name in ("alias", "user_id", "group_id", "role", "duration"):
-        value = getattr(args, name)
-        if value is not None:
-            body[name] = value
+    body = {**_limits(args), **_given(args, ("alias", "user_id", "group_id", "role", "duration"))}
     result = api.call("POST", "/admin/keys", body=body)
     if not args.json:
         print(f"key:  {result['secret']}")
@@ -119,28 +119,14 @@ def _action(method: str, path: str, done: str) -> Command:
     return run
 
 
-def users_create(args: argparse.Namespace, api: Backend) -> Any:
-    body = _limits(args)
-    for name in ("id", "email", "name", "role"):
-        value = getattr(args, name)
-        if value is not None:
-            body[name] = value
-    result = api.call("POST", "/admin/users", body=body)
-    if not args.json:
-        print(record(_when(result)))
-    return result
+def _creator(path: str, fields: Sequence[str]) -> Command:
+    def run(args: argparse.Namespace, api: Backend) -> Any:
+        result = api.call("POST", path, body={**_limits(args), **_given(args, fields)})
+        if not args.json:
+            print(record(_when(result)))
+        return result
 
-
-def groups_create(args: argparse.Namespace, api: Backend) -> Any:
-    body = _limits(args)
-    for name in ("id", "name"):
-        value = getattr(args, name)
-        if value is not None:
-            body[name] = value
-    result = api.call("POST", "/admin/groups", body=body)
-    if not args.json:
-        print(record(_when(result)))
-    return result
+    return run
 
 
 def _lister(path: str, columns: list[tuple[str, str]], noun: str) -> Command:
@@ -242,6 +228,37 @@ def _runner(run: Command) -> Callable[[argparse.Namespace], int]:
     return main
 
 
+def _entity_commands(
+    subparsers: Any,
+    common: argparse.ArgumentParser,
+    noun: str,
+    help: str,
+    columns: list[tuple[str, str]],
+    options: list[tuple[str, dict[str, Any]]],
+) -> Any:
+    """``pllm users`` or ``pllm groups`` with the ``create`` and ``list`` they share; create
+    takes ``--id``, the ``options`` of that entity (sent under their own names) and the
+    limit options."""
+    plural = f"{noun}s"
+    sub = subparsers.add_parser(plural, help=help).add_subparsers(
+        dest=f"{plural}_command", required=True
+    )
+    fields = ["id", *(flag.removeprefix("--") for flag, _ in options)]
+    p = _add(sub, "create", f"create a {noun}", _creator(f"/admin/{plural}", fields), common)
+    p.add_argument("--id", help=f"{noun} id (default: generated)")
+    for flag, settings in options:
+        p.add_argument(flag, **settings)
+    _limit_options(p)
+    lister = _lister(f"/admin/{plural}", columns, plural)
+    _page_options(_add(sub, "list", f"list {plural}", lister, common))
+    return sub
+
+
+def _delete(sub: Any, noun: str, help: str, common: argparse.ArgumentParser) -> None:
+    run = _action("DELETE", f"/admin/{noun}s/{{id}}", f"deleted {noun} {{id}}")
+    _add(sub, "delete", help, run, common).add_argument("id")
+
+
 def register(subparsers: Any) -> None:
     """Adds ``keys``, ``users``, ``groups`` and ``usage`` to ``pllm``'s subcommands."""
     common = _common()
@@ -266,36 +283,16 @@ def register(subparsers: Any) -> None:
         keys, "revoke", "revoke a key (kept for the record)",
         _action("POST", "/admin/keys/{id}/revoke", "revoked key {id}"), common,
     ).add_argument("id")  # fmt: skip
-    _add(
-        keys, "delete", "delete a key",
-        _action("DELETE", "/admin/keys/{id}", "deleted key {id}"), common,
-    ).add_argument("id")  # fmt: skip
+    _delete(keys, "key", "delete a key", common)
 
-    users = subparsers.add_parser("users", help="manage users").add_subparsers(
-        dest="users_command", required=True
-    )
-    p = _add(users, "create", "create a user", users_create, common)
-    p.add_argument("--id", help="user id (default: generated)")
-    p.add_argument("--email")
-    p.add_argument("--name")
-    p.add_argument("--role", choices=ROLES, help="default: member")
-    _limit_options(p)
-    _page_options(_add(users, "list", "list users", _lister("/admin/users", _USER_COLUMNS,
-                                                              "users"), common))  # fmt: skip
-    _add(
-        users, "delete", "delete a user (their keys stay, without an owner)",
-        _action("DELETE", "/admin/users/{id}", "deleted user {id}"), common,
-    ).add_argument("id")  # fmt: skip
+    role = {"choices": ROLES, "help": "default: member"}
+    options = [("--email", {}), ("--name", {}), ("--role", role)]
+    users = _entity_commands(subparsers, common, "user", "manage users", _USER_COLUMNS, options)
+    _delete(users, "user", "delete a user (their keys stay, without an owner)", common)
 
-    groups = subparsers.add_parser("groups", help="manage groups (teams)").add_subparsers(
-        dest="groups_command", required=True
+    groups = _entity_commands(
+        subparsers, common, "group", "manage groups (teams)", _GROUP_COLUMNS, [("--name", {})]
     )
-    p = _add(groups, "create", "create a group", groups_create, common)
-    p.add_argument("--id", help="group id (default: generated)")
-    p.add_argument("--name")
-    _limit_options(p)
-    _page_options(_add(groups, "list", "list groups", _lister("/admin/groups", _GROUP_COLUMNS,
-                                                                "groups"), common))  # fmt: skip
     p = _add(groups, "add-member", "add a user to a group", groups_add_member, common)
     p.add_argument("group_id")
     p.add_argument("user_id")
@@ -307,10 +304,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument("group_id")
     p.add_argument("user_id")
-    _add(
-        groups, "delete", "delete a group",
-        _action("DELETE", "/admin/groups/{id}", "deleted group {id}"), common,
-    ).add_argument("id")  # fmt: skip
+    _delete(groups, "group", "delete a group", common)
 
     p = _add(subparsers, "usage", "daily usage and spend", usage, common)
     p.add_argument("--group-by", choices=("key", "user", "group", "model"), default="key")

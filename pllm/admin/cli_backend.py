@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -24,17 +24,6 @@ _TIMEOUT_S = 30.0
 
 class CliError(Exception):
     """A failure to report on stderr (the message is for people)."""
-
-
-class Backend(Protocol):
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> Any: ...
 
 
 def _query_string(query: dict[str, Any] | None) -> str:
@@ -67,10 +56,9 @@ def _body_bytes(body: dict[str, Any] | None) -> bytes:
     return b"" if body is None else msgspec.json.encode(body)
 
 
-class HttpBackend:
-    def __init__(self, base_url: str, master_key: str | None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.master_key = master_key
+class Backend:
+    """One admin call in, its JSON answer out (a CliError for an error answer); the two
+    ways to reach the API differ only in how a request travels (``send``)."""
 
     def call(
         self,
@@ -80,8 +68,24 @@ class HttpBackend:
         query: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
     ) -> Any:
+        return _result(*self.send(method, path, _query_string(query), body))
+
+    def send(
+        self, method: str, path: str, qs: str, body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
+        """The answer's status and body."""
+        raise NotImplementedError
+
+
+class HttpBackend(Backend):
+    def __init__(self, base_url: str, master_key: str | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.master_key = master_key
+
+    def send(
+        self, method: str, path: str, qs: str, body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
         url = self.base_url + urllib.parse.quote(path)
-        qs = _query_string(query)
         if qs:
             url += "?" + qs
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
@@ -96,9 +100,9 @@ class HttpBackend:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:  # noqa: S310
-                return _result(response.status, response.read())
+                return response.status, response.read()
         except urllib.error.HTTPError as e:
-            return _result(e.code, e.read())
+            return e.code, e.read()
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise CliError(
@@ -107,7 +111,7 @@ class HttpBackend:
             ) from None
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Runs each call through the admin app in this process, with the config's database."""
 
     def __init__(self, settings: Settings, runner: asyncio.Runner) -> None:
@@ -116,20 +120,11 @@ class LocalBackend:
         self.app = AdminApp(settings)
         self.runner = runner
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> Any:
-        status, data = self.runner.run(
-            self.app.call_local(
-                method, path, query=_query_string(query).encode(), body=_body_bytes(body)
-            )
-        )
-        return _result(status, data)
+    def send(
+        self, method: str, path: str, qs: str, body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
+        call = self.app.call_local(method, path, query=qs.encode(), body=_body_bytes(body))
+        return self.runner.run(call)
 
 
 def _settings(config: str | None, *, required: bool) -> Settings | None:
