@@ -34,20 +34,9 @@ class Client:
         self.runner = runner
         self.key = key
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        body: bytes | None = None,
-        query: dict[str, Any] | None = None,
-        key: str | None = "default",
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        return self.runner.run(
-            self.arequest(method, path, json=json, body=body, query=query, key=key, headers=headers)
-        )
+    def request(self, method: str, path: str, **kw: Any) -> Response:
+        """``arequest``, run to its end."""
+        return self.runner.run(self.arequest(method, path, **kw))
 
     async def arequest(
         self,

@@ -19,6 +19,14 @@ def make_settings(data_dir: Path, **general: object) -> Settings:
     return Settings(file="test.yaml", deployments=(), general=GeneralSettings(**fields))  # type: ignore[arg-type]
 
 
+def started(runner: asyncio.Runner, settings: Settings) -> Iterator[AdminApp]:
+    """An admin app through its startup and, when the test is done, its shutdown."""
+    admin = AdminApp(settings)
+    runner.run(admin.startup())
+    yield admin
+    runner.run(admin.shutdown())
+
+
 @pytest.fixture
 def runner() -> Iterator[asyncio.Runner]:
     with asyncio.Runner() as r:
@@ -36,10 +44,7 @@ def app(
 ) -> Iterator[AdminApp]:
     database = getattr(request, "param", "sqlite")
     url = request.getfixturevalue("postgres_db") if database == "postgresql" else None
-    admin = AdminApp(make_settings(tmp_path, database_url=url))
-    runner.run(admin.startup())
-    yield admin
-    runner.run(admin.shutdown())
+    yield from started(runner, make_settings(tmp_path, database_url=url))
 
 
 @pytest.fixture

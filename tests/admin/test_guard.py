@@ -15,7 +15,7 @@ from pllm.admin.app import AdminApp
 from pllm.admin.routing import Route
 from pllm.config.schema import JwtSettings
 from tests.admin.client import Client
-from tests.admin.conftest import MASTER, make_settings
+from tests.admin.conftest import MASTER, make_settings, started
 
 JWT_SECRET = "s" * 48
 JWT = JwtSettings(
@@ -48,10 +48,7 @@ def _token(role: str | None, *, exp: float | None = None) -> str:
 
 @pytest.fixture
 def jwt_app(tmp_path: Path, runner: asyncio.Runner) -> Iterator[AdminApp]:
-    admin = AdminApp(make_settings(tmp_path, jwt=JWT))
-    runner.run(admin.startup())
-    yield admin
-    runner.run(admin.shutdown())
+    yield from started(runner, make_settings(tmp_path, jwt=JWT))
 
 
 @pytest.fixture
