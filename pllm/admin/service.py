@@ -219,25 +219,18 @@ async def create_key(store: Store, spec: s.KeyCreate) -> s.KeyCreated:
     _check_budget(spec.max_budget, spec.soft_budget)
     expires_at = _expiry(spec.expires_at, spec.duration, time.time())
     await _check_refs(store, spec.user_id, spec.group_id)
+    # As for users and groups, KeyCreate carries the store's create_key keywords, but for
+    # ``duration``, which is turned into ``expires_at`` here.
+    fields = msgspec.structs.asdict(spec)
+    del fields["duration"]
+    fields["expires_at"] = expires_at
     new = generate_key()
     row = await db.create_key(
         store,
         key_hash=new.key_hash,
         key_prefix=new.key_prefix,
         key_suffix=new.key_suffix,
-        role=spec.role,
-        alias=spec.alias,
-        user_id=spec.user_id,
-        group_id=spec.group_id,
-        allowed_models=spec.allowed_models,
-        rpm=spec.rpm,
-        tpm=spec.tpm,
-        max_parallel=spec.max_parallel,
-        max_budget=spec.max_budget,
-        budget_period=spec.budget_period,
-        soft_budget=spec.soft_budget,
-        metadata=spec.metadata,
-        expires_at=expires_at,
+        **fields,
     )
     return s.KeyCreated(secret=new.secret, key=key_view(row))
 
