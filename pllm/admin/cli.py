@@ -288,7 +288,7 @@ def register(subparsers: Any) -> None:
     role = {"choices": ROLES, "help": "default: member"}
     options = [("--email", {}), ("--name", {}), ("--role", role)]
     users = _entity_commands(subparsers, common, "user", "manage users", _USER_COLUMNS, options)
-    _delete(users, "user", "delete a user (their keys stay, without an owner)", common)
+    _delete(users, "user", "delete a user (their keys are revoked)", common)
 
     groups = _entity_commands(
         subparsers, common, "group", "manage groups (teams)", _GROUP_COLUMNS, [("--name", {})]

@@ -36,7 +36,7 @@ def _group_routes(base: str, tag: str) -> list[Route]:
               description="Fields left out are unchanged; a field sent as null is cleared."),
         Route("DELETE", f"{base}/{{id}}", reads_id(service.delete_group), f"Delete a {noun}",
               tag, response=s.Deleted,
-              description="Memberships go with it; its keys stay, without a group."),
+              description="Memberships go with it; its keys are revoked."),
         Route("GET", f"{base}/{{id}}/members", reads_id(service.list_members),
               f"List a {noun}'s members", tag, response=s.MemberList),
         Route("POST", f"{base}/{{id}}/members",
@@ -61,7 +61,7 @@ ROUTES = [
           description="Fields left out are unchanged; a field sent as null is cleared."),
     Route("DELETE", "/admin/users/{id}", reads_id(service.delete_user), "Delete a user",
           "Users", response=s.Deleted,
-          description="Memberships go with them; their keys stay, without an owner."),
+          description="Memberships go with them; their keys are revoked."),
     *_group_routes("/admin/groups", "Groups"),
     *_group_routes("/admin/teams", "Teams"),
 ]  # fmt: skip
