@@ -88,8 +88,6 @@ def serve(args: argparse.Namespace) -> int:
     )
     if settings.general.master_key is None:
         log.warning("no master_key configured: the API accepts requests without a key")
-    if not _migrate(settings):
-        return 2
     log.info(
         f"OpenAI-compatible API listening on http://{host}:{port}/v1",
         extra={"fields": {"port": port, "workers": workers}},
@@ -107,7 +105,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings) -> bool:
-    """Brings the database to the current schema before any worker starts."""
+    """Brings the database to the current schema. ``pllm serve`` leaves this to its workers
+    (each checks the schema revision at start and migrates under a database lock when it is
+    behind), so that alembic is never loaded into the long-lived server process."""
     from pllm.store.engine import resolve_url
     from pllm.store.migrate import upgrade
 

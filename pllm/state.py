@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import pllm_accel
 from pllm.auth.authenticator import Authenticator
-from pllm.auth.jwt import JwtVerifier
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
@@ -57,7 +56,11 @@ class AppState:
             for name, group in registry.groups.items()
         }
         accounting = Accounting(settings, metrics)
-        jwt = JwtVerifier(settings.general.jwt) if settings.general.jwt is not None else None
+        jwt = None
+        if settings.general.jwt is not None:
+            from pllm.auth.jwt import JwtVerifier  # PyJWT and cryptography only when used
+
+            jwt = JwtVerifier(settings.general.jwt)
         return cls(
             settings=settings,
             registry=registry,

@@ -16,8 +16,8 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
-from pllm.auth.jwt import JwksUnavailable, JwtRejected, JwtVerifier
 from pllm.auth.master_key import presented_key
 from pllm.auth.principal import MASTER, OPEN, Principal
 from pllm.auth.resolve import jwt_principal, key_principal
@@ -30,6 +30,9 @@ from pllm.store.principals import (
     revision,
     user_lookup,
 )
+
+if TYPE_CHECKING:  # PyJWT and cryptography load only where JWTs are configured
+    from pllm.auth.jwt import JwtVerifier
 
 log = logging.getLogger("pllm.auth")
 
@@ -154,6 +157,8 @@ class Authenticator:
         return principal
 
     async def _from_jwt(self, token: str) -> Principal:
+        from pllm.auth.jwt import JwksUnavailable, JwtRejected
+
         assert self._jwt is not None
         try:
             identity = await self._jwt.verify(token)

@@ -126,7 +126,8 @@ spend = Table(
     Index(None, "ts"),
     Index(None, "key_id", "ts"),
     Index(None, "user_id", "ts"),
-    Index(None, "model", "ts"),
+    # No (model, ts) index: per-model questions go to pllm_spend_daily, and every index is
+    # paid on each of thousands of inserts a second.
 )
 
 # Daily totals per entity ("key:<id>", "user:<id>", "group:<id>", "model:<name>", "all"),

@@ -28,7 +28,7 @@ from pllm.spend.record import SpendRecord
 from pllm.spend.spool import Spool
 from pllm.spend.writer import SpendWriter
 from pllm.store.engine import Store, StoreUnavailable, resolve_url
-from pllm.store.migrate import upgrade
+from pllm.store.schema import SCHEMA_HEAD, schema_revision
 from pllm.store.spend_store import insert_spend, period_spend
 from pllm.tenancy.gate import Gate, log_alert
 
@@ -71,13 +71,20 @@ class Accounting:
         self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
 
     async def _open(self) -> bool:
+        store: Store | None = None
         try:
-            # Workers start together; the migration is idempotent and serialised in upgrade().
-            await asyncio.to_thread(upgrade, self.url)
-            self.store = await Store.open(self.url)
+            store = await Store.open(self.url)
+            if await schema_revision(store) != SCHEMA_HEAD:
+                # Workers start together; the migration is serialised in the database.
+                from pllm.store.migrate import upgrade
+
+                await asyncio.to_thread(upgrade, self.url)
         except Exception as e:  # the URL may hold a password: name the failure only
             log.warning("store unavailable at start", extra={"fields": {"error": type(e).__name__}})
+            if store is not None:
+                await store.close()
             return False
+        self.store = store
         self._on_open(self.store)
         return True
 

@@ -128,7 +128,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_pllm_spend_ts"), "pllm_spend", ["ts"])
     op.create_index(op.f("ix_pllm_spend_key_id_ts"), "pllm_spend", ["key_id", "ts"])
     op.create_index(op.f("ix_pllm_spend_user_id_ts"), "pllm_spend", ["user_id", "ts"])
-    op.create_index(op.f("ix_pllm_spend_model_ts"), "pllm_spend", ["model", "ts"])
     op.create_table(
         "pllm_spend_daily",
         sa.Column("entity", sa.String(300), nullable=False),
