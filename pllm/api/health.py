@@ -15,10 +15,13 @@ async def health(state: AppState, req: Request) -> None:
 
 
 async def ready(state: AppState, req: Request) -> None:
-    # Ready once the upstream client is running; storage and Redis checks join here later.
-    started = state.http is not None
+    # Ready once the upstream client runs and the first attempt to open the store has ended
+    # (connected, or found the database down: the gateway serves either way, and a later
+    # outage must not take every instance out of rotation at once).
+    started = state.http is not None and state.accounting.first_attempt_done
     body = {
         "status": "ready" if started else "starting",
+        "store": "connected" if state.accounting.store is not None else "unavailable",
         "models": len(state.registry.groups),
         "deployments": sum(len(g.deployments) for g in state.registry.groups.values()),
     }

@@ -16,6 +16,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from pllm.auth.master_key import presented_key
@@ -23,16 +24,13 @@ from pllm.auth.principal import MASTER, OPEN, Principal
 from pllm.auth.resolve import jwt_principal, key_principal
 from pllm.config import GeneralSettings
 from pllm.errors import GatewayError
-from pllm.store.engine import Store, StoreUnavailable
-from pllm.store.principals import (
-    auth_lookup,
-    groups_by_ids,
-    revision,
-    user_lookup,
-)
+from pllm.store.urls import StoreUnavailable
 
-if TYPE_CHECKING:  # PyJWT and cryptography load only where JWTs are configured
+if TYPE_CHECKING:
+    # PyJWT and cryptography load only where JWTs are configured; the database layer loads
+    # off the event loop when the worker opens the store (see tenancy.accounting).
     from pllm.auth.jwt import JwtVerifier
+    from pllm.store.engine import Store
 
 log = logging.getLogger("pllm.auth")
 
@@ -42,6 +40,13 @@ _UNKNOWN_MAX = 10_000
 _LOOKUP_CHUNK = 500
 
 BudgetLoader = Callable[[Sequence[Principal]], Awaitable[None]]
+
+
+def _repo() -> ModuleType:
+    """The store's queries; only called once a store is attached, so already imported."""
+    from pllm.store import principals
+
+    return principals
 
 
 def _missing() -> GatewayError:
@@ -141,7 +146,7 @@ class Authenticator:
         if self._store is None:  # not connected yet: we cannot tell
             raise _unavailable()
         try:
-            found = await auth_lookup(self._store, [key_hash])
+            found = await _repo().auth_lookup(self._store, [key_hash])
         except StoreUnavailable:
             raise _unavailable() from None
         record = found.get(key_hash)
@@ -174,8 +179,8 @@ class Authenticator:
         if self._store is None:
             raise _unavailable()
         try:
-            user, member_of = await user_lookup(self._store, identity.user_id)
-            claimed = await groups_by_ids(self._store, identity.groups)
+            user, member_of = await _repo().user_lookup(self._store, identity.user_id)
+            claimed = await _repo().groups_by_ids(self._store, identity.groups)
         except StoreUnavailable:
             raise _unavailable() from None
         groups = tuple({g.id: g for g in (*member_of, *claimed)}.values())
@@ -221,7 +226,7 @@ class Authenticator:
         """Reload every cached key if the store changed since the last look; True if it did."""
         if self._store is None:
             return False
-        current = await revision(self._store)
+        current = await _repo().revision(self._store)
         if self._store_down:
             self._store_down = False
             log.info("store reachable again")
@@ -231,7 +236,7 @@ class Authenticator:
         reloaded: dict[str, Principal | None] = {}
         for start in range(0, len(hashes), _LOOKUP_CHUNK):
             chunk = hashes[start : start + _LOOKUP_CHUNK]
-            found = await auth_lookup(self._store, chunk)
+            found = await _repo().auth_lookup(self._store, chunk)
             for key_hash in chunk:
                 record = found.get(key_hash)
                 reloaded[key_hash] = (

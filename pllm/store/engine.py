@@ -24,12 +24,16 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+# Re-exported: the database layer's public names stay importable from here.
+from pllm.store.urls import StoreUnavailable as StoreUnavailable
+from pllm.store.urls import resolve_url as resolve_url
+from pllm.store.urls import to_async_url as to_async_url
 
 Dialect = Literal["sqlite", "postgresql"]
 _T = TypeVar("_T")
@@ -38,31 +42,6 @@ _SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 # SQLSTATE classes that mean the connection, not the statement, failed: 08 connection
 # exception, 57P01..03 the server is shutting down, crashed, or still starting.
 _PG_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
-
-
-class StoreUnavailable(Exception):
-    """The database cannot be reached; the operation did not happen (or was rolled back)."""
-
-
-def to_async_url(url: str) -> str:
-    """The URL with the async driver this package uses (aiosqlite, asyncpg)."""
-    for plain, driver in (
-        ("sqlite://", "sqlite+aiosqlite://"),
-        ("postgres://", "postgresql+asyncpg://"),
-        ("postgresql://", "postgresql+asyncpg://"),
-    ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    return url
-
-
-def resolve_url(database_url: str | None, data_dir: str) -> str:
-    """The SQLAlchemy URL to open: the configured one, or SQLite in ``data_dir``."""
-    if database_url is None:
-        path = Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return f"sqlite+aiosqlite:///{path / 'pllm.db'}"
-    return to_async_url(database_url)
 
 
 def _is_locked(error: BaseException) -> bool:

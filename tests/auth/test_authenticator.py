@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-import pllm.auth.authenticator as authenticator_module
 from pllm.auth.authenticator import Authenticator
 from pllm.auth.keys import generate_key
 from pllm.auth.principal import Principal
@@ -78,7 +77,7 @@ def test_master_missing_and_unknown(tmp_path: Path) -> None:
 
 def test_cold_key_loads_once_under_a_burst(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = authenticator_module.auth_lookup
+    real = repo.auth_lookup
 
     async def counting(store: Store, hashes: Any) -> Any:
         nonlocal calls
@@ -86,7 +85,7 @@ def test_cold_key_loads_once_under_a_burst(tmp_path: Path, monkeypatch: pytest.M
         await asyncio.sleep(0.05)  # a slow database: the burst arrives while it loads
         return await real(store, hashes)
 
-    monkeypatch.setattr(authenticator_module, "auth_lookup", counting)
+    monkeypatch.setattr(repo, "auth_lookup", counting)
 
     async def body(store: Store, auth: Authenticator) -> None:
         secret, key_id = await new_key(store, user_id=None, rpm=5)
@@ -147,8 +146,8 @@ def test_store_down_known_keys_work_unknown_get_503(
         async def down(*_: Any) -> Any:
             raise StoreUnavailable("database unreachable")
 
-        monkeypatch.setattr(authenticator_module, "auth_lookup", down)
-        monkeypatch.setattr(authenticator_module, "revision", down)
+        monkeypatch.setattr(repo, "auth_lookup", down)
+        monkeypatch.setattr(repo, "revision", down)
         with pytest.raises(StoreUnavailable):
             await auth.refresh()
         assert isinstance(await status_of(auth, bearer(known)), Principal)

@@ -54,6 +54,7 @@ def test_records_reach_the_store_and_budgets_sync(tmp_path: Path) -> None:
         started.append(accounting)
         opened: list[Store] = []
         await accounting.start(on_open=opened.append)
+        await accounting.wait_connected()
         assert opened and accounting.store is opened[0]
         store = opened[0]
         p = Principal(kind="key", role="member", key_id="k1", user_id="u1", group_ids=("g1",))
