@@ -38,9 +38,9 @@ log = logging.getLogger("pllm.accounting")
 
 _SYNC_INTERVAL = 1.0
 _REOPEN_INTERVAL = 2.0
-# Records per database write. Decoding and preparing a batch runs on the event loop, so a
-# smaller batch is a shorter pause for the requests in flight (~1 ms at 200).
-_SPEND_BATCH = 200
+# Records per database write. Each write has ~3 ms of fixed event-loop work (transaction,
+# counter upsert), so batches are as large as a pause the requests in flight can bear.
+_SPEND_BATCH = 500
 _WEBHOOK_TIMEOUT = 5.0
 _encode = msgspec.json.Encoder().encode
 
