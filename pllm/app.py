@@ -169,6 +169,9 @@ class GatewayApp:
                 stream=req.stream if req.model is not None else None,
                 prompt_tokens=usage.prompt_tokens if usage is not None else None,
                 completion_tokens=usage.completion_tokens if usage is not None else None,
+                cost=req.cost,
+                key_id=req.principal.key_id,
+                user_id=req.principal.user_id,
                 error=req.error,
             )
         )

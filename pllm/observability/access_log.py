@@ -31,6 +31,10 @@ class AccessRecord(msgspec.Struct, omit_defaults=True):
     stream: bool | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cost: float | None = None
+    # Who made the request: ids only, never a key or token.
+    key_id: str | None = None
+    user_id: str | None = None
     error: str | None = None
 
 

@@ -107,7 +107,7 @@ def admin(gw: GatewayProcess) -> Admin:
 
 
 def test_key_works_with_sdk_and_reports_cost(gw: GatewayProcess, admin: Admin) -> None:
-    secret, _ = admin.create_key(alias="sdk")
+    secret, created = admin.create_key(alias="sdk")
     assert secret.startswith("sk-")
     client = openai.OpenAI(base_url=gw.base_url, api_key=secret, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
@@ -115,6 +115,8 @@ def test_key_works_with_sdk_and_reports_cost(gw: GatewayProcess, admin: Admin) -
     )
     assert float(raw.headers["x-pllm-cost"]) == pytest.approx(1.0)
     assert raw.parse().usage is not None
+    line = gw.access_line(raw.headers["x-request-id"])
+    assert (line["key_id"], line["cost"]) == (created["id"], 1.0)
     # x-api-key works as well as the bearer header.
     status, _, _ = http("GET", f"{gw.base_url}/models", key=None)
     assert status == 401
