@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -23,6 +25,19 @@ class Usage(msgspec.Struct):
     def cached_tokens(self) -> int:
         details = self.prompt_tokens_details
         return details.cached_tokens if details is not None else 0
+
+
+def prompt_tokens_estimate(headers: dict[bytes, bytes]) -> int:
+    """About four request bytes a token: an upper bound taken before the body is parsed, for
+    reservations that are settled with the real usage afterwards."""
+    size = headers.get(b"content-length", b"0")
+    return int(size) // 4 if size.isdigit() else 0
+
+
+def reply_cap(payload: dict[str, Any]) -> int | None:
+    """The reply's token cap the client set (``max_completion_tokens`` or ``max_tokens``)."""
+    cap = payload.get("max_completion_tokens") or payload.get("max_tokens")
+    return cap if isinstance(cap, int) and not isinstance(cap, bool) else None
 
 
 class _ReplyProbe(msgspec.Struct):

@@ -8,6 +8,7 @@ from pllm.api.http import Request
 from pllm.providers.base import Endpoint
 from pllm.routing.engine import Attempt
 from pllm.streaming.disconnect import DisconnectWatch
+from pllm.usage import prompt_tokens_estimate, reply_cap
 
 if TYPE_CHECKING:
     from pllm.state import AppState
@@ -16,10 +17,7 @@ if TYPE_CHECKING:
 def estimate_tokens(req: Request, payload: dict[str, Any]) -> int:
     """A conservative reservation for tpm limits: about four request bytes a token plus the
     reply's cap; the router settles it with the real usage afterwards."""
-    size = req.headers.get(b"content-length", b"0")
-    prompt = int(size) // 4 if size.isdigit() else 0
-    cap = payload.get("max_completion_tokens") or payload.get("max_tokens") or 0
-    return prompt + (cap if isinstance(cap, int) and not isinstance(cap, bool) else 0)
+    return prompt_tokens_estimate(req.headers) + (reply_cap(payload) or 0)
 
 
 async def serve(

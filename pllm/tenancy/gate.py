@@ -19,6 +19,7 @@ from pllm.budgets.ledger import BudgetAlert, BudgetExceeded, BudgetLedger
 from pllm.errors import GatewayError
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
+from pllm.usage import prompt_tokens_estimate, reply_cap
 
 log = logging.getLogger("pllm.tenancy")
 
@@ -45,7 +46,7 @@ class Gate:
 
     def admit(self, req: Request, model: str, tokens: int, payload: dict[str, Any]) -> None:
         principal = req.principal
-        if principal.allowed_models is not None and model not in principal.allowed_models:
+        if not principal.may_use(model):
             raise GatewayError(
                 403,
                 f"This key is not allowed to use model {model!r}.",
@@ -78,10 +79,7 @@ class Gate:
             self.ledger.settle(hold, req.settle_cost() or 0.0)
 
     def max_cost(self, model: str, req: Request, payload: dict[str, Any]) -> float:
-        size = req.headers.get(b"content-length", b"0")
-        prompt = int(size) // 4 if size.isdigit() else 0
-        cap = payload.get("max_completion_tokens") or payload.get("max_tokens")
-        max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+        prompt, max_tokens = prompt_tokens_estimate(req.headers), reply_cap(payload)
         prices = self._group_prices.get(model, ())
         return max((p.max_cost(prompt, max_tokens) for p in prices), default=0.0)
 
