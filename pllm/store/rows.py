@@ -106,13 +106,6 @@ def from_row(cls: type[_Row], row: Mapping[Any, Any]) -> _Row:
     return cls(**values)
 
 
-def insert_ignore(dialect: Dialect, table: Table, index: Sequence[str]) -> Insert:
-    """``INSERT … ON CONFLICT (index) DO NOTHING``."""
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=index)
-    return postgresql.insert(table).on_conflict_do_nothing(index_elements=index)
-
-
 def upsert(
     dialect: Dialect,
     table: Table,
