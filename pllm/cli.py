@@ -105,9 +105,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings) -> bool:
-    """Brings the database to the current schema. ``pllm serve`` leaves this to its workers
-    (each checks the schema revision at start and migrates under a database lock when it is
-    behind), so that alembic is never loaded into the long-lived server process."""
+    """Brings the database to the current schema (``pllm db upgrade``). Servers leave this
+    to their workers and the admin app, which check the schema revision at start and migrate
+    only when it is behind, so alembic is never loaded into a long-lived server process."""
     from pllm.store.engine import resolve_url
     from pllm.store.migrate import upgrade
 
@@ -157,8 +157,7 @@ def serve_admin(args: argparse.Namespace) -> int:
         return 2
     settings, _ = loaded
     configure_logging(settings.general.log_level)
-    if not _migrate(settings):
-        return 2
+    # The app migrates at startup if the schema is behind (pllm.store.schema.open_at_head).
     os.environ["PLLM_CONFIG"] = str(Path(path).resolve())
     general = settings.general
     host = args.host or general.admin_host

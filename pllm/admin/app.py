@@ -7,7 +7,6 @@ OpenAI-shaped JSON. The store is opened at lifespan startup and closed at shutdo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -26,8 +25,8 @@ from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
 from pllm.observability.logging import configure_logging
 from pllm.store.engine import Store, StoreUnavailable, resolve_url
-from pllm.store.migrate import upgrade
 from pllm.store.principals import AlreadyExists, NotFound
+from pllm.store.schema import open_at_head
 
 log = logging.getLogger("pllm.admin")
 
@@ -174,12 +173,7 @@ class AdminApp:
     async def startup(self) -> None:
         if self.store is not None:
             return
-        try:
-            # Idempotent; `pllm serve-admin` has normally done it already.
-            await asyncio.to_thread(upgrade, self.url)
-        except Exception as e:
-            log.error("database migration failed", extra={"fields": {"error": type(e).__name__}})
-        self.store = await Store.open(self.url)
+        self.store = await open_at_head(self.url)
 
     async def shutdown(self) -> None:
         if self.store is not None and self._owns_store:

@@ -4,6 +4,8 @@ keeps it out of every worker's memory and start-up time."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -23,3 +25,19 @@ async def schema_revision(store: Store) -> str | None:
             return None  # no such table yet
         raise
     return str(row[0]) if row is not None else None
+
+
+async def open_at_head(url: str) -> Store:
+    """The store, migrated first if its schema is behind. Processes that start together
+    (workers, the admin API) may all find it behind; the migration serialises them in the
+    database and is a no-op for all but the first."""
+    store = await Store.open(url)
+    try:
+        if await schema_revision(store) != SCHEMA_HEAD:
+            from pllm.store.migrate import upgrade
+
+            await asyncio.to_thread(upgrade, url)
+    except BaseException:
+        await store.close()
+        raise
+    return store

@@ -87,24 +87,15 @@ class Accounting:
             await asyncio.shield(self._connect_task)
 
     async def _open(self) -> bool:
-        store: Store | None = None
         try:
             # SQLAlchemy and the drivers take a few hundred ms to import: on a thread, so
             # the event loop serves meanwhile.
             await asyncio.to_thread(_load_store_modules)
-            from pllm.store.engine import Store
-            from pllm.store.schema import SCHEMA_HEAD, schema_revision
+            from pllm.store.schema import open_at_head
 
-            store = await Store.open(self.url)
-            if await schema_revision(store) != SCHEMA_HEAD:
-                # Workers start together; the migration is serialised in the database.
-                from pllm.store.migrate import upgrade
-
-                await asyncio.to_thread(upgrade, self.url)
+            store = await open_at_head(self.url)
         except Exception as e:  # the URL may hold a password: name the failure only
             log.warning("store unavailable at start", extra={"fields": {"error": type(e).__name__}})
-            if store is not None:
-                await store.close()
             return False
         self.store = store
         self._on_open(self.store)
