@@ -7,7 +7,6 @@ assert exactly which bytes arrive and how the connection ends.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -25,30 +24,6 @@ CHAT = "/v1/chat/completions"
 STREAM_BODY: dict[str, Any] = {"model": "m1", "messages": MESSAGES, "stream": True}
 PLAIN_BODY: dict[str, Any] = {"model": "m1", "messages": MESSAGES}
 ROLE = '{"role":"assistant","content":""}'
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def up() -> Iterator[FakeOpenAI]:
-    """A running fake; fails the test if aiohttp or asyncio logged a warning or error."""
-    collect = _Collect()
-    root = logging.getLogger()
-    root.addHandler(collect)
-    try:
-        with FakeOpenAI() as server:
-            yield server
-    finally:
-        root.removeHandler(collect)
-    noisy = [r.getMessage() for r in collect.records if r.name.startswith(("aiohttp", "asyncio"))]
-    assert noisy == []
 
 
 @pytest.fixture
