@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from pllm.admin.cli_backend import Backend, CliError, open_backend, record, table
-from pllm.auth.principal import BUDGET_PERIODS, ROLES
+from pllm.principal import BUDGET_PERIODS, ROLES
 
 Command = Callable[[argparse.Namespace, Backend], Any]
 

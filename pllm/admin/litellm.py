@@ -29,8 +29,8 @@ from pllm.admin.periods import (
 )
 from pllm.admin.routing import Call, Reply, Route
 from pllm.admin.schemas import MemberRole
-from pllm.auth.principal import Role
 from pllm.errors import GatewayError, bad_request
+from pllm.principal import Role
 from pllm.store import spend_store
 from pllm.store.engine import Store
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import re
 
-from pllm.auth.principal import BudgetPeriod
 from pllm.errors import bad_request
+from pllm.principal import BudgetPeriod
 
 _UNIT_SECONDS = {
     "s": 1,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from pllm.auth.principal import BudgetPeriod, Role
+from pllm.principal import BudgetPeriod, Role
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Money = Annotated[float, msgspec.Meta(ge=0)]

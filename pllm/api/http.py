@@ -9,10 +9,10 @@ from typing import Any
 
 import msgspec
 
-from pllm.auth.principal import OPEN, Principal
 from pllm.budgets.ledger import Reservation
 from pllm.errors import GatewayError, bad_request
 from pllm.pricing.table import Price
+from pllm.principal import OPEN, Principal
 from pllm.usage import Usage
 
 Scope = MutableMapping[str, Any]

@@ -20,10 +20,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from pllm.auth.master_key import presented_key
-from pllm.auth.principal import MASTER, OPEN, Principal
 from pllm.auth.resolve import jwt_principal, key_principal
 from pllm.config import GeneralSettings
 from pllm.errors import GatewayError
+from pllm.principal import MASTER, OPEN, Principal
 from pllm.store.urls import StoreUnavailable
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pllm.auth.principal import (
+from pllm.principal import (
     BUDGET_PERIODS,
     ROLES,
     Budget,

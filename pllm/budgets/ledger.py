@@ -34,8 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pllm.auth.principal import Budget, BudgetPeriod
 from pllm.budgets.periods import period_end, period_start
+from pllm.principal import Budget, BudgetPeriod
 
 log = logging.getLogger(__name__)
 

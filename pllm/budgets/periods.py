@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from pllm.auth.principal import BudgetPeriod
+from pllm.principal import BudgetPeriod
 
 DAY = 86400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pllm.auth.principal import BUDGET_PERIODS, ROLES
+from pllm.principal import BUDGET_PERIODS, ROLES
 from pllm.store.engine import Store
 from pllm.store.rows import GroupRow, KeyRow, UserRow, from_row
 from pllm.store.tables import groups, revision, users

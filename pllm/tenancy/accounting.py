@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from pllm.api.http import Request
-from pllm.auth.principal import BudgetPeriod, Principal
 from pllm.budgets.ledger import BudgetAlert, BudgetLedger
 from pllm.budgets.periods import day_key, period_start
 from pllm.config import Settings
 from pllm.observability.metrics import Labels, Metrics
+from pllm.principal import BudgetPeriod, Principal
 from pllm.spend.record import SpendRecord
 from pllm.spend.spool import Spool
 from pllm.spend.writer import SpendWriter

@@ -14,9 +14,9 @@ import pytest
 
 from pllm.auth.authenticator import Authenticator
 from pllm.auth.keys import generate_key
-from pllm.auth.principal import Principal
 from pllm.config.schema import GeneralSettings
 from pllm.errors import GatewayError
+from pllm.principal import Principal
 from pllm.store import principals as repo
 from pllm.store.engine import Store, StoreUnavailable
 from pllm.store.migrate import upgrade

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pllm.auth.principal import Budget
 from pllm.budgets import BudgetAlert, BudgetExceeded, BudgetLedger, Reservation
 from pllm.budgets.periods import period_start
+from pllm.principal import Budget
 
 DAY1 = datetime(2025, 3, 9, 12, tzinfo=UTC).timestamp()
 KEY = "key:k"

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pllm.auth.principal import BudgetPeriod
 from pllm.budgets.periods import day_key, period_end, period_start
+from pllm.principal import BudgetPeriod
 
 CALENDAR: tuple[BudgetPeriod, ...] = ("daily", "weekly", "monthly")
 # 1970 to 2200, as floats with fractions and as whole seconds (boundaries are whole).

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from pllm.api.http import Request
-from pllm.auth.principal import Budget, Principal
 from pllm.budgets.ledger import BudgetExceeded
 from pllm.config.schema import GeneralSettings, Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
+from pllm.principal import Budget, Principal
 from pllm.store.engine import Store
 from pllm.store.spend_store import count_spend, spend_logs
 from pllm.tenancy.accounting import Accounting

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from pllm.api.http import Request
-from pllm.auth.principal import Budget, Principal, RateLimit
 from pllm.budgets.ledger import BudgetLedger
 from pllm.errors import GatewayError
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
+from pllm.principal import Budget, Principal, RateLimit
 from pllm.tenancy.gate import Gate
 from pllm.usage import Usage
 
