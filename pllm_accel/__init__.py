@@ -2,6 +2,9 @@
 
 The native side owns work every request touches: the upstream HTTP exchange on a Tokio
 runtime, SSE framing, deployment routing and per-principal rate limits (:class:`Limiter`).
+Results cross as small frozen classes (:class:`StreamBatch`, :class:`SseEvent`,
+:class:`Refusal`, ...) and exceptions with named attributes (``UpstreamTimeoutError.phase``,
+``NoDeploymentAvailable.reason`` and ``.retry_after``), never as bare tuples.
 Results reach asyncio through one wake-up file descriptor per event loop, which
 :func:`open_client` registers with the loop.
 """
@@ -12,12 +15,17 @@ import asyncio
 
 from pllm_accel._native import (
     CancelOnDone,
+    DeploymentHealth,
     HttpClient,
     InvalidUpstreamRequest,
     Limiter,
     NoDeploymentAvailable,
+    Refusal,
     Router,
+    SseEvent,
     SseParser,
+    StreamBatch,
+    StreamUsage,
     Target,
     UpstreamBodyTooLarge,
     UpstreamConnectError,
@@ -30,12 +38,17 @@ from pllm_accel._native import (
 
 __all__ = [
     "CancelOnDone",
+    "DeploymentHealth",
     "HttpClient",
     "InvalidUpstreamRequest",
     "Limiter",
     "NoDeploymentAvailable",
+    "Refusal",
     "Router",
+    "SseEvent",
     "SseParser",
+    "StreamBatch",
+    "StreamUsage",
     "Target",
     "UpstreamBodyTooLarge",
     "UpstreamConnectError",
@@ -45,9 +58,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "__version__",
     "close_client",
-    "no_pick_details",
     "open_client",
-    "timeout_phase",
 ]
 
 
@@ -70,14 +81,3 @@ def open_client(
 def close_client(loop: asyncio.AbstractEventLoop, client: HttpClient) -> None:
     loop.remove_reader(client.wake_fd())
     client.close()
-
-
-def no_pick_details(err: NoDeploymentAvailable) -> tuple[str, float]:
-    """(reason, retry_after_seconds) of a failed ``Router.pick``."""
-    return str(err.args[1]), float(err.args[2])
-
-
-def timeout_phase(err: UpstreamTimeoutError) -> str:
-    """Which wait ran out: 'connect', 'first_byte' or 'between_chunks'."""
-    phase = err.args[1] if len(err.args) > 1 else "first_byte"
-    return str(phase)

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod relay;
 pub mod router;
 pub mod sse;
+pub mod stream;
 
 #[cfg(feature = "python")]
 mod py;

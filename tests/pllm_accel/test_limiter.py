@@ -9,9 +9,15 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from pllm_accel import Limiter
+from pllm_accel import Limiter, Refusal
 
 Claim = tuple[str, int | None, int | None, int | None]
+
+
+def refused(got: int | Refusal) -> tuple[str, str, float]:
+    """A refusal's fields, failing if `acquire` admitted instead."""
+    assert isinstance(got, Refusal), got
+    return got.entity, got.kind, got.retry_after
 
 
 def test_a_fresh_entity_admits_its_rpm_at_once_then_limit_per_minute() -> None:
@@ -20,8 +26,8 @@ def test_a_fresh_entity_admits_its_rpm_at_once_then_limit_per_minute() -> None:
     tickets = [limiter.acquire(claims, 0, now=100.0) for _ in range(6)]
     assert all(isinstance(t, int) and t > 0 for t in tickets)
     assert len(set(tickets)) == 6
-    assert limiter.acquire(claims, 0, now=100.0) == ("key:a", "rpm", 10.0)
-    assert limiter.acquire(claims, 0, now=109.5) == ("key:a", "rpm", 0.5)
+    assert refused(limiter.acquire(claims, 0, now=100.0)) == ("key:a", "rpm", 10.0)
+    assert refused(limiter.acquire(claims, 0, now=109.5)) == ("key:a", "rpm", 0.5)
     assert isinstance(limiter.acquire(claims, 0, now=110.0), int)
     assert limiter.in_flight("key:a") == 7
     assert limiter.in_flight_total() == 7
@@ -32,16 +38,15 @@ def test_tpm_reserves_the_estimate_and_release_settles_the_actual() -> None:
     claims = [("user:b", None, 100, None)]
     ticket = limiter.acquire(claims, 100, now=0.0)
     assert isinstance(ticket, int)
-    refused = limiter.acquire(claims, 1, now=0.0)
-    assert refused == ("user:b", "tpm", 0.6)
+    assert refused(limiter.acquire(claims, 1, now=0.0)) == ("user:b", "tpm", 0.6)
     assert limiter.release(ticket, 40, now=0.0) is True
     # 60 of the 100 reserved came back.
-    assert limiter.acquire(claims, 61, now=0.0)[1:2] == ("tpm",)  # type: ignore[index]
+    assert refused(limiter.acquire(claims, 61, now=0.0))[1] == "tpm"
     ticket = limiter.acquire(claims, 60, now=0.0)
     assert isinstance(ticket, int)
     # 30 used beyond the estimate are charged: 31 short for one token, at 100 per minute.
     assert limiter.release(ticket, 90, now=0.0)
-    assert limiter.acquire(claims, 1, now=0.0) == ("user:b", "tpm", 18.6)
+    assert refused(limiter.acquire(claims, 1, now=0.0)) == ("user:b", "tpm", 18.6)
 
 
 def test_a_request_bigger_than_the_minute_budget_passes_on_a_full_bucket() -> None:
@@ -49,7 +54,7 @@ def test_a_request_bigger_than_the_minute_budget_passes_on_a_full_bucket() -> No
     claims = [("key:a", None, 1_000, None)]
     assert isinstance(limiter.acquire(claims, 5_000, now=0.0), int)
     # 5000 owed on 1000 per minute: full again in five minutes.
-    assert limiter.acquire(claims, 5_000, now=0.0) == ("key:a", "tpm", 300.0)
+    assert refused(limiter.acquire(claims, 5_000, now=0.0)) == ("key:a", "tpm", 300.0)
     assert isinstance(limiter.acquire(claims, 5_000, now=300.0), int)
 
 
@@ -58,7 +63,7 @@ def test_parallel_slots_come_back_on_release_exactly_once() -> None:
     claims = [("key:a", None, None, 1)]
     ticket = limiter.acquire(claims, 0)
     assert isinstance(ticket, int)
-    assert limiter.acquire(claims, 0) == ("key:a", "parallel", 1.0)
+    assert refused(limiter.acquire(claims, 0)) == ("key:a", "parallel", 1.0)
     assert limiter.release(ticket)
     assert not limiter.release(ticket)
     assert not limiter.release(12345)
@@ -75,7 +80,7 @@ def test_a_refusal_by_one_entity_charges_none_of_the_others() -> None:
         ("user:b", 5, None, None),
         ("team:c", None, None, 1),
     ]
-    assert limiter.acquire(claims, 10, now=0.0) == ("team:c", "parallel", 1.0)
+    assert refused(limiter.acquire(claims, 10, now=0.0)) == ("team:c", "parallel", 1.0)
     assert limiter.in_flight("key:a") == limiter.in_flight("user:b") == 0
     assert limiter.release(held, now=0.0)
     # key:a's single request per minute was not spent by the refusal.
@@ -87,7 +92,7 @@ def test_the_refusal_reported_is_the_limit_that_frees_up_last() -> None:
     limiter = Limiter()
     claims: list[Claim] = [("key:a", 60, None, 1), ("user:b", 1, None, None)]
     assert isinstance(limiter.acquire(claims, 0, now=0.0), int)
-    assert limiter.acquire(claims, 0, now=0.0) == ("user:b", "rpm", 60.0)
+    assert refused(limiter.acquire(claims, 0, now=0.0)) == ("user:b", "rpm", 60.0)
 
 
 def test_unlimited_entities_are_not_tracked_but_their_tickets_count() -> None:
@@ -105,7 +110,7 @@ def test_limits_come_with_every_call_and_the_latest_admitted_ones_stick() -> Non
     limiter = Limiter()
     for _ in range(2):
         assert isinstance(limiter.acquire([("key:a", 2, None, None)], 0, now=0.0), int)
-    assert limiter.acquire([("key:a", 2, None, None)], 0, now=0.0)[1:2] == ("rpm",)  # type: ignore[index]
+    assert refused(limiter.acquire([("key:a", 2, None, None)], 0, now=0.0))[1] == "rpm"
     # Raised by an admin: the extra headroom is there at once.
     assert isinstance(limiter.acquire([("key:a", 3, None, None)], 0, now=0.0), int)
     assert limiter.in_flight("key:a") == 3
@@ -115,10 +120,9 @@ def test_the_real_clock_is_used_without_now() -> None:
     limiter = Limiter()
     ticket = limiter.acquire([("key:a", 1, 1_000, 1)], 500)
     assert isinstance(ticket, int)
-    refused = limiter.acquire([("key:a", 1, 1_000, 1)], 500)
-    assert isinstance(refused, tuple)
-    assert refused[0] == "key:a"
-    assert 0.0 < refused[2] <= 60.0
+    entity, _, retry_after = refused(limiter.acquire([("key:a", 1, 1_000, 1)], 500))
+    assert entity == "key:a"
+    assert 0.0 < retry_after <= 60.0
     assert limiter.release(ticket, 100)
     assert limiter.in_flight_total() == 0
 
@@ -130,6 +134,19 @@ def test_idle_entities_are_forgotten_as_acquires_go_on() -> None:
         assert isinstance(ticket, int)
         assert limiter.release(ticket, now=i / 1000)
     assert limiter.tracked() <= 1_100
+
+
+def test_a_refusal_is_a_small_frozen_value() -> None:
+    limiter = Limiter()
+    claims = [("key:a", 1, None, None)]
+    assert isinstance(limiter.acquire(claims, 0, now=0.0), int)
+    refusal = limiter.acquire(claims, 0, now=0.0)
+    assert isinstance(refusal, Refusal)
+    assert refusal == limiter.acquire(claims, 0, now=0.0), "equal by value"
+    assert refusal != limiter.acquire(claims, 0, now=1.0)
+    assert repr(refusal) == "Refusal(entity='key:a', kind='rpm', retry_after=60.0)"
+    with pytest.raises(AttributeError):
+        refusal.kind = "tpm"  # type: ignore[misc]
 
 
 def test_bad_arguments_raise() -> None:
@@ -279,7 +296,7 @@ class LimiterMachine(RuleBasedStateMachine):
         expected = self.model.acquire(claims, tokens, micros(now))
         if isinstance(expected, tuple):
             event(f"refused on {expected[1]}")
-            assert got == expected
+            assert refused(got) == expected
             return
         event(f"admitted against {len(expected)} entities")
         assert isinstance(got, int)

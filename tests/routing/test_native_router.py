@@ -25,5 +25,28 @@ def test_no_pick_carries_reason_and_retry_after() -> None:
     router.report(router.pick("g", [], 0), "success")
     with pytest.raises(pllm_accel.NoDeploymentAvailable) as e:
         router.pick("g", [], 0)
-    reason, retry_after = pllm_accel.no_pick_details(e.value)
-    assert reason == "saturated" and 0 < retry_after <= 60
+    assert e.value.reason == "saturated" and 0 < e.value.retry_after <= 60
+    assert str(e.value) == 'no deployment of "g" available (saturated)'
+    with pytest.raises(pllm_accel.NoDeploymentAvailable) as unknown:
+        router.pick("nope", [], 0)
+    assert unknown.value.reason == "unknown_group"
+
+
+def test_health_is_one_typed_entry_per_deployment() -> None:
+    router = pllm_accel.Router(
+        [
+            ("a", "round-robin", [(1.0, 0, None, None, None)]),
+            ("b", "round-robin", [(1.0, 0, None, None, None)] * 2),
+        ],
+        consecutive_failures=1,
+    )
+    router.report(router.pick("a", [], 0), "success", latency_ms=10.0, ttft_ms=5.0)
+    router.report(1, "failure")
+    health = router.health()
+    assert all(isinstance(h, pllm_accel.DeploymentHealth) for h in health)
+    assert [(h.deployment, h.group) for h in health] == [(0, "a"), (1, "b"), (2, "b")]
+    first, failed, idle = health
+    assert first.state == "closed" and first.ttft_ms == 5.0 and first.in_flight == 0
+    assert failed.state == "open" and failed.ejections == 1 and failed.consecutive_failures == 1
+    assert failed.score < first.score and idle.ttft_ms is None
+    assert repr(idle).startswith("DeploymentHealth(deployment=2, group='b', score=")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pllm_accel import SseParser
+from pllm_accel import SseEvent, SseParser
 
 Event = tuple[str | None, bytes]
 
@@ -51,14 +52,18 @@ streams = st.lists(st.tuples(field, line_end), max_size=30).map(
 )
 
 
+def pairs(events: list[SseEvent]) -> list[Event]:
+    return [(e.event, e.data) for e in events]
+
+
 def feed_in_pieces(stream: bytes, cuts: list[int]) -> list[Event]:
     parser = SseParser()
     out: list[Event] = []
     start = 0
     for at in sorted(c % (len(stream) + 1) for c in cuts):
-        out += parser.feed(stream[start:at])
+        out += pairs(parser.feed(stream[start:at]))
         start = at
-    out += parser.feed(stream[start:])
+    out += pairs(parser.feed(stream[start:]))
     return out
 
 
@@ -69,7 +74,7 @@ def test_any_split_yields_the_reference_events(stream: bytes, cuts: list[int]) -
 
 @given(streams)
 def test_byte_by_byte_equals_whole(stream: bytes) -> None:
-    assert feed_in_pieces(stream, list(range(len(stream)))) == SseParser().feed(stream)
+    assert feed_in_pieces(stream, list(range(len(stream)))) == pairs(SseParser().feed(stream))
 
 
 @given(st.lists(st.binary(max_size=64), max_size=20))
@@ -81,7 +86,29 @@ def test_arbitrary_bytes_never_crash(chunks: list[bytes]) -> None:
 
 def test_openai_and_anthropic_shapes() -> None:
     p = SseParser()
-    assert p.feed(b'data: {"a":1}\n\ndata: [DONE]\n\n') == [(None, b'{"a":1}'), (None, b"[DONE]")]
-    assert p.feed(b"event: ping\r\ndata: {}\r\n\r\n: keep-alive\r\n\r\n") == [("ping", b"{}")]
+    assert p.feed(b'data: {"a":1}\n\ndata: [DONE]\n\n') == [
+        SseEvent(None, b'{"a":1}'),
+        SseEvent(None, b"[DONE]"),
+    ]
+    assert p.feed(b"event: ping\r\ndata: {}\r\n\r\n: keep-alive\r\n\r\n") == [
+        SseEvent("ping", b"{}")
+    ]
     assert not p.has_pending()
     assert p.feed(b'data: {"cut') == [] and p.has_pending()
+
+
+def test_events_are_small_frozen_values() -> None:
+    ev = SseEvent("message_stop", b"{}")
+    assert (ev.event, ev.data) == ("message_stop", b"{}")
+    assert ev == SseEvent("message_stop", b"{}") and hash(ev) == hash(
+        SseEvent("message_stop", b"{}")
+    )
+    assert ev != SseEvent(None, b"{}") and ev != SseEvent("message_stop", b"")
+    assert ev != ("message_stop", b"{}"), "an event is not a tuple"
+    assert len({ev, SseEvent("message_stop", b"{}"), SseEvent(None, b"x")}) == 2
+    assert repr(ev) == "SseEvent(event='message_stop', data=b'{}')"
+    assert repr(SseEvent(None, b"x")) == "SseEvent(event=None, data=b'x')"
+    with pytest.raises(AttributeError):
+        ev.data = b"x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        SseEvent("x", "not bytes")  # type: ignore[arg-type]

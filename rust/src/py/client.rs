@@ -3,39 +3,28 @@
 //! One `send` call is one Tokio task (the sends of one event-loop iteration are spawned
 //! together, with one wake-up of the Tokio thread) that connects (or reuses a pooled
 //! connection), sends, waits for the head and — for a non-streaming call or an error status — reads the whole body, then
-//! resolves one asyncio future through the [`Bridge`]. A streaming body is read by a pump task
-//! that parses SSE as bytes arrive and parks the events for the loop to `poll`; `wait` returns a
-//! future only when nothing is parked, so a busy stream costs no wake-ups at all.
+//! resolves one asyncio future through the [`Bridge`]. A streaming body is then pumped by the
+//! same task into a [`crate::stream::Stream`], which `UpstreamResponse` (in `response.rs`)
+//! exposes to the loop.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
 use reqwest::header::HeaderValue;
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::bridge::{lock, Bridge, Completion};
 use super::errors::to_py;
+use super::response::UpstreamResponse;
 use crate::http::{
-    ClientConfig, RequestSpec, ResponseHead, Target as CoreTarget, UpstreamBody, UpstreamClient,
-    UpstreamError,
+    ClientConfig, RequestSpec, ResponseHead, Target as CoreTarget, UpstreamClient, UpstreamError,
 };
-use crate::relay::{OpenAiRelay, StreamFault, Usage};
-use crate::sse::SseParser;
-
-/// `(event name, data)` pairs handed to Python in one `poll`.
-type EventBatch<'py> = Vec<(Option<String>, Bound<'py, PyBytes>)>;
-
-/// Parked events (or framed bytes) beyond which the pump stops reading until the loop
-/// catches up.
-const HIGH_WATER_EVENTS: usize = 512;
-const HIGH_WATER_BYTES: usize = 1 << 20;
+use crate::stream::{pump, Relay, Stream};
 
 #[pyclass(frozen, module = "pllm_accel._native")]
 pub struct HttpClient {
@@ -105,10 +94,12 @@ impl HttpClient {
 
     /// Sends a request; the future resolves to an `UpstreamResponse` once the head has
     /// arrived. With `relay = "none"`, or when the status is not 2xx, the whole body is read
-    /// first (`.body`). Otherwise the same task goes on to pump the body in the background:
-    /// `"openai"` / `"openai-strip-usage"` re-frame an OpenAI SSE stream (read with
-    /// `poll_framed`), `"events"` parses SSE and `"raw"` passes chunks (read with `poll`).
-    #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none"))]
+    /// first (`.body`). Otherwise the same task goes on to pump the body in the background,
+    /// read with `poll`: `"openai"` / `"openai-strip-usage"` re-frame an OpenAI SSE stream
+    /// into `out`, `"events"` parks every SSE event, and `"tap"` passes the bytes unchanged
+    /// into `out` while parking the events named in `tap` (used by "tap" only).
+    #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none", tap = Vec::new()),
+        text_signature = "(self, /, target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay='none', tap=())")]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
         slf: &Bound<'py, Self>,
@@ -120,10 +111,11 @@ impl HttpClient {
         chunk_timeout: f64,
         max_body_bytes: usize,
         relay: &str,
+        tap: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let mode = Mode::parse(relay)?;
+        let relay = Relay::parse(relay, tap).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let spec = RequestSpec {
             target: target.inner.clone(),
             // An id that is not a valid header value is simply not forwarded.
@@ -132,7 +124,7 @@ impl HttpClient {
             first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
             chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
         };
-        let client = this.client_for(duration(connect_timeout, "connect_timeout")?)?;
+        let client = this.client_for(py, duration(connect_timeout, "connect_timeout")?)?;
         let fut = this.create_future.bind(py).call0()?;
         let abort = Arc::new(AbortSlot::default());
         let exchange = Exchange {
@@ -145,7 +137,7 @@ impl HttpClient {
             exchange,
             client,
             spec,
-            mode,
+            relay,
             max: max_body_bytes,
         };
         let first = {
@@ -171,7 +163,7 @@ impl HttpClient {
         self.handle.spawn(async move {
             for job in jobs {
                 let slot = job.exchange.abort.clone();
-                let task = tokio::spawn(job.exchange.run(job.client, job.spec, job.mode, job.max));
+                let task = tokio::spawn(job.exchange.run(job.client, job.spec, job.relay, job.max));
                 slot.set(task.abort_handle());
             }
         });
@@ -186,7 +178,7 @@ impl HttpClient {
 }
 
 impl HttpClient {
-    fn client_for(&self, connect_timeout: Duration) -> PyResult<UpstreamClient> {
+    fn client_for(&self, py: Python<'_>, connect_timeout: Duration) -> PyResult<UpstreamClient> {
         let key = u64::try_from(connect_timeout.as_millis()).unwrap_or(u64::MAX);
         let mut clients = lock(&self.clients);
         if let Some(c) = clients.get(&key) {
@@ -198,7 +190,7 @@ impl HttpClient {
         };
         // reqwest reads proxy settings and TLS roots here, inside the runtime's context.
         let _guard = self.handle.enter();
-        let client = UpstreamClient::new(&cfg).map_err(to_py)?;
+        let client = UpstreamClient::new(&cfg).map_err(|e| to_py(py, e))?;
         clients.insert(key, client.clone());
         Ok(client)
     }
@@ -222,19 +214,24 @@ struct Exchange {
 }
 
 impl Exchange {
-    async fn run(self, client: UpstreamClient, spec: RequestSpec, mode: Option<Mode>, max: usize) {
+    async fn run(
+        self,
+        client: UpstreamClient,
+        spec: RequestSpec,
+        relay: Option<Relay>,
+        max: usize,
+    ) {
         let (head, body) = match client.send(spec).await {
             Ok(pair) => pair,
             Err(e) => return self.resolve(Err(e)),
         };
-        let Some(mode) = mode.filter(|_| (200..300).contains(&head.status)) else {
+        let Some(relay) = relay.filter(|_| (200..300).contains(&head.status)) else {
             let full = body.read_all(max).await;
             return self.resolve(full.map(|bytes| (head, Some(bytes), None)));
         };
-        let shared = Arc::new(StreamShared::default());
-        let bridge = self.bridge.clone();
-        self.resolve(Ok((head, None, Some(shared.clone()))));
-        pump(body, shared, bridge, mode).await;
+        let stream = Arc::new(Stream::default());
+        self.resolve(Ok((head, None, Some(stream.clone()))));
+        pump(body, stream, relay).await;
     }
 
     fn resolve(self, outcome: Result<Resolved, UpstreamError>) {
@@ -244,18 +241,20 @@ impl Exchange {
             create_future,
             abort,
         } = self;
+        let waker = bridge.clone();
         bridge.complete(Completion {
             future,
             make: Box::new(move |py| {
-                let (head, full, stream) = outcome.map_err(to_py)?;
-                let resp = UpstreamResponse::new(py, head, full, stream, abort, create_future);
+                let (head, full, stream) = outcome.map_err(|e| to_py(py, e))?;
+                let resp =
+                    UpstreamResponse::new(py, head, full, stream, abort, waker, create_future);
                 Ok(Py::new(py, resp)?.into_any())
             }),
         });
     }
 }
 
-type Resolved = (ResponseHead, Option<Bytes>, Option<Arc<StreamShared>>);
+type Resolved = (ResponseHead, Option<Bytes>, Option<Arc<Stream>>);
 
 /// An upstream endpoint (method, URL, headers) validated once; pass it to `HttpClient.send`.
 #[pyclass(frozen, module = "pllm_accel._native")]
@@ -266,8 +265,13 @@ pub struct Target {
 #[pymethods]
 impl Target {
     #[new]
-    fn new(method: &str, url: &str, headers: Vec<(String, String)>) -> PyResult<Self> {
-        let inner = CoreTarget::new(method, url, &headers).map_err(to_py)?;
+    fn new(
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+    ) -> PyResult<Self> {
+        let inner = CoreTarget::new(method, url, &headers).map_err(|e| to_py(py, e))?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -290,7 +294,7 @@ impl AbortSlot {
         slot.0 = Some(handle);
     }
 
-    fn abort(&self) {
+    pub fn abort(&self) {
         let mut slot = lock(&self.inner);
         slot.1 = true;
         if let Some(handle) = &slot.0 {
@@ -304,7 +308,7 @@ struct Job {
     exchange: Exchange,
     client: UpstreamClient,
     spec: RequestSpec,
-    mode: Option<Mode>,
+    relay: Option<Relay>,
     max: usize,
 }
 
@@ -322,263 +326,5 @@ impl CancelOnDone {
             self.slot.abort();
         }
         Ok(())
-    }
-}
-
-#[derive(Default)]
-struct StreamState {
-    /// Events mode: parsed events for Python to handle one by one.
-    events: Vec<(Option<String>, Bytes)>,
-    /// OpenAI relay mode: frames ready to send as they are.
-    framed: BytesMut,
-    finished: Option<Result<(), UpstreamError>>,
-    truncated: bool,
-    saw_done: bool,
-    usage: Option<Usage>,
-    fault: Option<StreamFault>,
-    waiter: Option<Py<PyAny>>,
-}
-
-impl StreamState {
-    fn has_parked(&self) -> bool {
-        !self.events.is_empty() || !self.framed.is_empty()
-    }
-
-    fn is_full(&self) -> bool {
-        self.events.len() >= HIGH_WATER_EVENTS || self.framed.len() >= HIGH_WATER_BYTES
-    }
-}
-
-/// What the pump does with each parsed event.
-enum Mode {
-    Raw,
-    Events,
-    OpenAi(OpenAiRelay),
-}
-
-impl Mode {
-    /// `None` for "none": read the whole body instead of pumping it.
-    fn parse(relay: &str) -> PyResult<Option<Self>> {
-        Ok(match relay {
-            "none" => None,
-            "raw" => Some(Mode::Raw),
-            "events" => Some(Mode::Events),
-            "openai" => Some(Mode::OpenAi(OpenAiRelay::new(false))),
-            "openai-strip-usage" => Some(Mode::OpenAi(OpenAiRelay::new(true))),
-            other => return Err(PyValueError::new_err(format!("unknown relay {other:?}"))),
-        })
-    }
-}
-
-#[derive(Default)]
-struct StreamShared {
-    state: Mutex<StreamState>,
-    room: Notify,
-}
-
-#[pyclass(frozen, module = "pllm_accel._native")]
-pub struct UpstreamResponse {
-    #[pyo3(get)]
-    status: u16,
-    /// Converted to Python only when asked for (error paths): a 2xx reply never needs them.
-    head_headers: Vec<(String, String)>,
-    #[pyo3(get)]
-    body: Option<Py<PyBytes>>,
-    stream: Option<Arc<StreamShared>>,
-    /// The exchange task, which pumps a streamed body: aborting it closes the connection.
-    pump: Option<Arc<AbortSlot>>,
-    create_future: Arc<Py<PyAny>>,
-}
-
-impl UpstreamResponse {
-    fn new(
-        py: Python<'_>,
-        head: ResponseHead,
-        full: Option<Bytes>,
-        stream: Option<Arc<StreamShared>>,
-        pump: Arc<AbortSlot>,
-        create_future: Arc<Py<PyAny>>,
-    ) -> Self {
-        Self {
-            status: head.status,
-            head_headers: head.headers,
-            body: full.map(|b| PyBytes::new(py, &b).unbind()),
-            pump: stream.is_some().then_some(pump),
-            stream,
-            create_future,
-        }
-    }
-
-    fn shared(&self) -> PyResult<Arc<StreamShared>> {
-        self.stream
-            .clone()
-            .ok_or_else(|| PyValueError::new_err("this response has no streamed body"))
-    }
-}
-
-#[pymethods]
-impl UpstreamResponse {
-    /// Frames ready to send, `b""` when none yet (then await `wait()`), `None` at the end;
-    /// raises the upstream error if the stream failed.
-    fn poll_framed<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let shared = self.shared()?;
-        let mut st = lock(&shared.state);
-        if !st.framed.is_empty() {
-            let out = PyBytes::new(py, &st.framed.split());
-            drop(st);
-            shared.room.notify_one();
-            return Ok(Some(out));
-        }
-        match &st.finished {
-            None => Ok(Some(PyBytes::new(py, b""))),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e)) => Err(to_py(e.clone())),
-        }
-    }
-
-    /// Response headers as `(name, value)` pairs, names lower-cased.
-    #[getter]
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, &self.head_headers)
-    }
-
-    /// True once the relay has passed `data: [DONE]`.
-    #[getter]
-    fn saw_done(&self) -> PyResult<bool> {
-        Ok(lock(&self.shared()?.state).saw_done)
-    }
-
-    /// Why an OpenAI relay ended early: 'malformed' (an event that was not JSON, not sent on)
-    /// or 'in_band_error' (the upstream's error event, sent on); None otherwise.
-    #[getter]
-    fn fault(&self) -> PyResult<Option<&'static str>> {
-        Ok(lock(&self.shared()?.state).fault.map(StreamFault::as_str))
-    }
-
-    /// `(prompt_tokens, completion_tokens, total_tokens)` seen on the stream, if any.
-    #[getter]
-    fn usage(&self) -> PyResult<Option<(u64, u64, u64)>> {
-        let usage = lock(&self.shared()?.state).usage;
-        Ok(usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)))
-    }
-
-    /// Parked events (`"events"`/`"raw"` relays), `[]` when none yet (then await `wait()`),
-    /// `None` at the end of the stream; raises the upstream error if the stream failed.
-    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Option<EventBatch<'py>>> {
-        let shared = self.shared()?;
-        let mut st = lock(&shared.state);
-        if !st.events.is_empty() {
-            let out = st
-                .events
-                .drain(..)
-                .map(|(ev, data)| (ev, PyBytes::new(py, &data)))
-                .collect();
-            drop(st);
-            shared.room.notify_one();
-            return Ok(Some(out));
-        }
-        match &st.finished {
-            None => Ok(Some(Vec::new())),
-            Some(Ok(())) => Ok(None),
-            Some(Err(e)) => Err(to_py(e.clone())),
-        }
-    }
-
-    /// A future that resolves (to None) once `poll` has something new to say.
-    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let shared = self.shared()?;
-        let fut = self.create_future.bind(py).call0()?;
-        let mut st = lock(&shared.state);
-        if st.has_parked() || st.finished.is_some() {
-            drop(st);
-            fut.call_method1("set_result", (py.None(),))?;
-        } else {
-            st.waiter = Some(fut.clone().unbind());
-        }
-        Ok(fut)
-    }
-
-    /// True when the stream ended in the middle of an SSE event.
-    #[getter]
-    fn truncated(&self) -> PyResult<bool> {
-        Ok(lock(&self.shared()?.state).truncated)
-    }
-
-    /// Abandons the body: stops the pump and closes the upstream connection.
-    fn close(&self) {
-        if let Some(task) = &self.pump {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for UpstreamResponse {
-    fn drop(&mut self) {
-        if let Some(task) = &self.pump {
-            task.abort();
-        }
-    }
-}
-
-async fn pump(
-    mut body: UpstreamBody,
-    shared: Arc<StreamShared>,
-    bridge: Arc<Bridge>,
-    mut mode: Mode,
-) {
-    let mut parser = SseParser::new();
-    let mut parsed = Vec::new();
-    loop {
-        if lock(&shared.state).is_full() {
-            // A stored permit from an earlier poll makes this return at once; no lost wake-up.
-            shared.room.notified().await;
-            continue;
-        }
-        let result = body.next_chunk().await;
-        let mut st = lock(&shared.state);
-        match result {
-            Ok(Some(chunk)) => match &mut mode {
-                Mode::Raw => st.events.push((None, chunk)),
-                Mode::Events => {
-                    parser.feed_into(&chunk, &mut parsed);
-                    st.events
-                        .extend(parsed.drain(..).map(|e| (e.event, e.data)));
-                }
-                Mode::OpenAi(relay) => {
-                    parser.feed_into(&chunk, &mut parsed);
-                    for ev in parsed.drain(..) {
-                        if !relay.push(&ev, &mut st.framed) {
-                            // Nothing after a fault is relayed; ending here closes upstream.
-                            st.finished = Some(Ok(()));
-                            break;
-                        }
-                    }
-                    st.saw_done = relay.saw_done;
-                    st.usage = relay.usage;
-                    st.fault = relay.fault;
-                }
-            },
-            Ok(None) => {
-                st.truncated = parser.has_pending();
-                st.finished = Some(Ok(()));
-            }
-            Err(e) => st.finished = Some(Err(e)),
-        }
-        let done = st.finished.is_some();
-        let waiter = if done || st.has_parked() {
-            st.waiter.take()
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(future) = waiter {
-            bridge.complete(Completion {
-                future,
-                make: Box::new(|py| Ok(py.None())),
-            });
-        }
-        if done {
-            return;
-        }
     }
 }

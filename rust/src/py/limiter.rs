@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
+use pyo3::IntoPyObjectExt;
 
 use super::bridge::lock;
+use super::repr_fields;
 use crate::limits::{Limiter as CoreLimiter, Ticket};
 
 /// `(entity_id, rpm, tpm, max_parallel)`; the id is borrowed from the Python string.
@@ -15,8 +17,35 @@ type ClaimTuple = (PyBackedStr, Option<u32>, Option<u32>, Option<u32>);
 #[derive(IntoPyObject)]
 enum Acquired {
     Ticket(u64),
-    /// `(entity_id, kind, retry_after_seconds)`.
-    Refused((PyBackedStr, &'static str, f64)),
+    Refused(Refusal),
+}
+
+/// Why `Limiter.acquire` refused: the entity and the limit that frees up last, and in how many
+/// seconds it does. Returned, not raised: a refusal is an ordinary answer on the hot path.
+#[pyclass(frozen, eq, module = "pllm_accel._native")]
+#[derive(PartialEq)]
+pub struct Refusal {
+    #[pyo3(get)]
+    entity: String,
+    /// 'rpm', 'tpm' or 'parallel'.
+    #[pyo3(get)]
+    kind: &'static str,
+    #[pyo3(get)]
+    retry_after: f64,
+}
+
+#[pymethods]
+impl Refusal {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        repr_fields(
+            "Refusal",
+            &[
+                ("entity", self.entity.as_str().into_bound_py_any(py)?),
+                ("kind", self.kind.into_bound_py_any(py)?),
+                ("retry_after", self.retry_after.into_bound_py_any(py)?),
+            ],
+        )
+    }
 }
 
 /// Admission control for requests charged to several entities at once (a key, its user, its
@@ -51,8 +80,7 @@ impl Limiter {
     }
 
     /// Admits a request of `tokens` (estimated) against every entity or none: returns a ticket
-    /// (an int > 0) to pass to `release`, or `(entity_id, 'rpm' | 'tpm' | 'parallel',
-    /// retry_after_seconds)` for the limit that frees up last.
+    /// (an int > 0) to pass to `release`, or a `Refusal` naming the limit that frees up last.
     ///
     /// Each entity comes with its current limits, `None` meaning unlimited; an entity with no
     /// limit at all is not tracked. A refused request changes nothing.
@@ -64,8 +92,12 @@ impl Limiter {
             Err(refused) => refused,
         };
         let retry_after = refused.retry_after_secs();
-        let id = entities.swap_remove(refused.entity).0;
-        Acquired::Refused((id, refused.kind.as_str(), retry_after))
+        let entity = entities.swap_remove(refused.entity).0;
+        Acquired::Refused(Refusal {
+            entity: entity.to_string(),
+            kind: refused.kind.as_str(),
+            retry_after,
+        })
     }
 
     /// Ends the request of `ticket`, which used `tokens_used` tokens: frees its parallel slots

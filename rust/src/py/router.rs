@@ -4,18 +4,79 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 
 use super::bridge::lock;
-use super::errors::NoDeploymentAvailable;
+use super::errors::no_pick;
+use super::repr_fields;
 use crate::router::breaker::BreakerConfig;
 use crate::router::clock::SystemClock;
 use crate::router::strategy::Strategy;
-use crate::router::{DeploymentSpec, GroupSpec, NoPickReason, Outcome, Router as CoreRouter};
+use crate::router::{DeploymentSpec, GroupSpec, HealthView, Outcome, Router as CoreRouter};
 
 /// `(weight, priority, rpm, tpm, max_in_flight)` of one deployment.
 type DeploymentTuple = (f64, i64, Option<u64>, Option<u64>, Option<u32>);
-/// `(deployment, group, score, state, in_flight, consecutive_failures, ejections, ttft_ms)`.
-type HealthTuple = (usize, String, f64, &'static str, u32, u32, u32, Option<f64>);
+
+/// One deployment as `Router.health` sees it, for metrics and the admin view.
+#[pyclass(frozen, module = "pllm_accel._native")]
+pub struct DeploymentHealth {
+    #[pyo3(get)]
+    deployment: usize,
+    #[pyo3(get)]
+    group: String,
+    /// 0 to 100; failures, latency and an open breaker pull it down.
+    #[pyo3(get)]
+    score: f64,
+    /// 'closed', 'cooling_down' (closed, but resting after a 429), 'open' or 'half_open'.
+    #[pyo3(get)]
+    state: &'static str,
+    #[pyo3(get)]
+    in_flight: u32,
+    #[pyo3(get)]
+    consecutive_failures: u32,
+    #[pyo3(get)]
+    ejections: u32,
+    /// Smoothed time to first token, once one was reported.
+    #[pyo3(get)]
+    ttft_ms: Option<f64>,
+}
+
+impl From<HealthView> for DeploymentHealth {
+    fn from(h: HealthView) -> Self {
+        Self {
+            deployment: h.deployment,
+            group: h.group,
+            score: h.score,
+            state: h.state,
+            in_flight: h.in_flight,
+            consecutive_failures: h.consecutive_failures,
+            ejections: h.ejections,
+            ttft_ms: h.ttft_ms,
+        }
+    }
+}
+
+#[pymethods]
+impl DeploymentHealth {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        repr_fields(
+            "DeploymentHealth",
+            &[
+                ("deployment", self.deployment.into_bound_py_any(py)?),
+                ("group", self.group.as_str().into_bound_py_any(py)?),
+                ("score", self.score.into_bound_py_any(py)?),
+                ("state", self.state.into_bound_py_any(py)?),
+                ("in_flight", self.in_flight.into_bound_py_any(py)?),
+                (
+                    "consecutive_failures",
+                    self.consecutive_failures.into_bound_py_any(py)?,
+                ),
+                ("ejections", self.ejections.into_bound_py_any(py)?),
+                ("ttft_ms", self.ttft_ms.into_bound_py_any(py)?),
+            ],
+        )
+    }
+}
 
 fn ms(seconds: f64) -> u64 {
     (seconds.max(0.0) * 1000.0) as u64
@@ -89,26 +150,17 @@ impl Router {
         })
     }
 
-    /// The deployment to try next; raises `NoDeploymentAvailable(message, reason,
-    /// retry_after_seconds)` with reason one of 'unknown_group', 'ejected', 'saturated',
-    /// 'exhausted'.
-    fn pick(&self, group: &str, exclude: Vec<usize>, tokens: u64) -> PyResult<usize> {
-        lock(&self.inner)
-            .pick(group, &exclude, tokens)
-            .map_err(|no| {
-                let reason = match no.reason {
-                    NoPickReason::UnknownGroup => "unknown_group",
-                    NoPickReason::Ejected => "ejected",
-                    NoPickReason::Saturated => "saturated",
-                    NoPickReason::Exhausted => "exhausted",
-                };
-                let retry_after = no.retry_after_ms as f64 / 1000.0;
-                NoDeploymentAvailable::new_err((
-                    format!("no deployment of {group:?} available ({reason})"),
-                    reason,
-                    retry_after,
-                ))
-            })
+    /// The deployment to try next; raises `NoDeploymentAvailable` (with its `reason` and
+    /// `retry_after`) when none can take the request.
+    fn pick(
+        &self,
+        py: Python<'_>,
+        group: &str,
+        exclude: Vec<usize>,
+        tokens: u64,
+    ) -> PyResult<usize> {
+        let picked = lock(&self.inner).pick(group, &exclude, tokens);
+        picked.map_err(|no| no_pick(py, group, no))
     }
 
     /// Ends an attempt: `outcome` is 'success', 'failure', 'rate_limited' or 'neutral'.
@@ -144,25 +196,10 @@ impl Router {
         Ok(())
     }
 
-    /// One tuple per deployment, in order: `(deployment, group, score, state, in_flight,
-    /// consecutive_failures, ejections, ttft_ms)`.
-    fn health(&self) -> Vec<HealthTuple> {
-        lock(&self.inner)
-            .health()
-            .into_iter()
-            .map(|h| {
-                (
-                    h.deployment,
-                    h.group,
-                    h.score,
-                    h.state,
-                    h.in_flight,
-                    h.consecutive_failures,
-                    h.ejections,
-                    h.ttft_ms,
-                )
-            })
-            .collect()
+    /// One entry per deployment, in order.
+    fn health(&self) -> Vec<DeploymentHealth> {
+        let views = lock(&self.inner).health();
+        views.into_iter().map(DeploymentHealth::from).collect()
     }
 
     #[getter]
