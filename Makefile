@@ -23,9 +23,10 @@ dev: | $(BIN)/maturin ## create .venv and build the package with the Rust extens
 run: dev ## set up, then start the gateway on config.yaml (http://localhost:8080)
 	$(BIN)/pllm serve --config config.yaml
 
-lint: dev ## ruff (lint + format), cargo fmt, clippy -D warnings
+lint: dev ## ruff (lint + format), the layer contract (lint-imports), cargo fmt, clippy -D warnings
 	$(BIN)/ruff check pllm pllm_accel tests benches
 	$(BIN)/ruff format --check pllm pllm_accel tests benches
+	$(BIN)/lint-imports --no-cache
 	cargo fmt --check
 	cargo clippy --all-targets -q -- -D warnings
 	cargo clippy --all-targets --features python -q -- -D warnings

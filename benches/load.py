@@ -47,9 +47,15 @@ STREAM_CONCURRENCY = 64
 MASTER_KEY = "sk-bench-master"
 CHAT_PATH = "/v1/chat/completions"
 ALL_TARGETS = ("direct", "pllm", "pllm-keyed", "pllm-claude", "granian+aiohttp", "litellm")
+# The same pllm targets run from another build (``--before``): an A/B of two versions of the
+# code in one run, on the same cores.
+BEFORE_TARGETS = ("pllm-before", "pllm-keyed-before", "pllm-claude-before")
 # Models the clients ask for (non-streaming, streaming), where a target differs from the
 # OpenAI pair `bench` / `bench-stream`.
-TARGET_MODELS = {"pllm-claude": ("bench-claude", "bench-claude-stream")}
+TARGET_MODELS = {
+    "pllm-claude": ("bench-claude", "bench-claude-stream"),
+    "pllm-claude-before": ("bench-claude", "bench-claude-stream"),
+}
 MIB = 1024 * 1024
 
 
@@ -94,9 +100,12 @@ general_settings: {{master_key: {MASTER_KEY}}}
 """
 
 
-def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
+def build_target(
+    name: str, workdir: Path, upstream_port: int, before: Path | None = None
+) -> Target:
     port = procs.free_port()
     host = ["--host", "127.0.0.1", "--port", str(port)]
+    label = name  # the row's name; a *-before target runs the other build's `name`
     if name == "direct":
         # A second nginx with the mock's config, on the target core: the cheapest possible
         # server at the target's place, so "added latency" is what the target costs.
@@ -113,17 +122,22 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
     def gateway(
         argv: list[str], startup_timeout: float, env: dict[str, str] | None, auth: str = MASTER_KEY
     ) -> Target:
-        model, stream_model = TARGET_MODELS.get(name, ("bench", "bench-stream"))
-        return Target(name, argv, port, auth, CHAT_PATH, startup_timeout, env, model, stream_model)
+        model, stream_model = TARGET_MODELS.get(label, ("bench", "bench-stream"))
+        return Target(label, argv, port, auth, CHAT_PATH, startup_timeout, env, model, stream_model)
 
-    config = workdir / name / "gateway.yaml"
+    config = workdir / label / "gateway.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(gateway_config(upstream_port))
-    serve = [str(PLLM), "serve", "--config", str(config), *host, "--admin-port", "0"]
+    pllm = PLLM
+    if name in BEFORE_TARGETS:
+        if before is None:
+            raise ValueError(f"{name} needs --before (the pllm executable of the other build)")
+        pllm, name = before, name.removesuffix("-before")
+    serve = [str(pllm), "serve", "--config", str(config), *host, "--admin-port", "0"]
     if name in ("pllm", "pllm-claude"):
         return gateway(serve, 30, None)
     if name == "pllm-keyed":
-        return gateway(serve, 30, None, auth=bench_key(config))
+        return gateway(serve, 30, None, auth=bench_key(config, pllm))
     if name == "granian+aiohttp":
         argv = [
             str(BENCH_BIN / "granian"),
@@ -155,9 +169,9 @@ def build_target(name: str, workdir: Path, upstream_port: int) -> Target:
     raise ValueError(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
 
 
-def bench_key(config: Path) -> str:
+def bench_key(config: Path, pllm: Path = PLLM) -> str:
     """A virtual key with every kind of limit and a budget, all far above what a run uses."""
-    argv = [str(PLLM), "keys", "create", "--local", "--config", str(config), "--json"]
+    argv = [str(pllm), "keys", "create", "--local", "--config", str(config), "--json"]
     argv += ["--alias", "bench", "--rpm", "100000000", "--tpm", "2000000000"]
     argv += ["--max-parallel", "100000", "--max-budget", "1000000", "--budget-period", "daily"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
@@ -347,13 +361,21 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per point")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each point")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma-separated")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="the pllm executable of another build, for the *-before targets (an A/B)",
+    )
     args = parser.parse_args()
     if args.duration < 1 or args.warmup < 1:
         parser.error("--duration and --warmup must be at least 1 s")
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     for name in names:
-        if name not in ALL_TARGETS:
-            parser.error(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
+        if name not in ALL_TARGETS + BEFORE_TARGETS:
+            known = ", ".join(ALL_TARGETS + BEFORE_TARGETS)
+            parser.error(f"unknown target {name!r}; choose from {known}")
+        if name in BEFORE_TARGETS and args.before is None:
+            parser.error(f"{name} needs --before PATH (the pllm executable of another build)")
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("needs two CPUs: the client on CPU 0, the target on CPU 1")
 
@@ -374,7 +396,7 @@ def main() -> None:
             )
             procs.wait_ready(upstream, upstream_port, CHAT_PATH, b"{}", {}, 10)
             targets = [
-                measure(build_target(n, workdir, upstream_port), group, workdir, args)
+                measure(build_target(n, workdir, upstream_port, args.before), group, workdir, args)
                 for n in names
             ]
     finally:

@@ -2,6 +2,7 @@
 # One command for the load benchmark: installs what is missing, then runs benches/load.py.
 #   bash benches/run.sh                     # all targets, 10 s per point
 #   DURATION=5 WARMUP=2 SKIP_LITELLM=1 bash benches/run.sh
+#   BEFORE=/path/to/other/.venv/bin/pllm bash benches/run.sh   # + the pllm rows of another build
 # Results: benches/results/RESULTS.md, results.json, load.png (raw wrk output: *.raw).
 set -euo pipefail
 
@@ -61,6 +62,13 @@ fi
 
 targets="direct,pllm,pllm-keyed,pllm-claude,granian+aiohttp"
 [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
+before=()
+if [[ -n "${BEFORE:-}" ]]; then
+    # Interleaved with this build's rows, so drift over the run hits both alike.
+    targets="direct,pllm-before,pllm,pllm-keyed-before,pllm-keyed,pllm-claude-before,pllm-claude,granian+aiohttp"
+    [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
+    before=(--before "$BEFORE")
+fi
 
 exec "$BENCH_VENV/bin/python" "$ROOT/benches/load.py" \
-    --duration "$DURATION" --warmup "$WARMUP" --targets "$targets"
+    --duration "$DURATION" --warmup "$WARMUP" --targets "$targets" "${before[@]}"

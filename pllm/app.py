@@ -1,8 +1,9 @@
 """Builds the ASGI application from a config and owns its startup and shutdown.
 
 Routing is one dict lookup on the path; there is no middleware stack. Each request gets a
-:class:`Request` that carries its id and what the access log records; every error leaves as
-OpenAI-shaped JSON.
+:class:`Request` (the HTTP exchange) and a :class:`Call` (what serving it decides and
+measures); the handler runs, every error leaves as JSON in the route's surface's shape, and
+the exchange is accounted for (:func:`pllm.pipeline.account`) and logged whatever happened.
 """
 
 from __future__ import annotations
@@ -15,27 +16,31 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pllm.api import anthropic, health, openai, openapi
-from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
+from pllm.call import Call
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
+from pllm.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.observability.access_log import AccessLog, AccessRecord
 from pllm.observability.logging import configure_logging
+from pllm.pipeline import account
+from pllm.providers.anthropic.errors import as_anthropic_error
 from pllm.providers.registry import build_deployments
 from pllm.state import AppState
 
-Handler = Callable[[AppState, Request], Awaitable[None]]
+Handler = Callable[[AppState, Request, Call], Awaitable[None]]
+# Puts an error answered before the response started into the route's surface's shape.
+Shape = Callable[[GatewayError], GatewayError]
 
 log = logging.getLogger("pllm.app")
 
-# path -> (method -> handler, who may call it). Paths without /v1 are accepted as OpenAI's SDKs
-# build them from a base URL that may or may not end in /v1.
+# path -> method -> handler, by who may call them (see _TABLES).
 _API: dict[str, dict[str, Handler]] = {
     "/v1/chat/completions": {"POST": openai.chat_completions},
     "/v1/completions": {"POST": openai.completions},
     "/v1/embeddings": {"POST": openai.embeddings},
     "/v1/models": {"GET": openai.list_models},
 }
-# Anthropic's surface checks the key itself, so that even a 401 is in Anthropic's shape.
+# Anthropic's surface: every error, a 401 included, is in Anthropic's shape.
 _ANTHROPIC: dict[str, dict[str, Handler]] = {
     "/v1/messages": {"POST": anthropic.messages},
     "/v1/messages/count_tokens": {"POST": anthropic.count_tokens},
@@ -57,7 +62,7 @@ _MODEL_PREFIXES = ("/v1/models/", "/models/")
 
 
 class _Access(enum.Enum):
-    OPEN = "open"  # no credential (or the handler checks it itself)
+    OPEN = "open"  # no credential
     KEY = "key"  # any valid credential
     ADMIN = "admin"  # a credential with the admin role
 
@@ -68,18 +73,28 @@ def _forbidden() -> GatewayError:
     )
 
 
-def _routes() -> dict[str, tuple[dict[str, Handler], _Access]]:
-    routes: dict[str, tuple[dict[str, Handler], _Access]] = {}
-    for path, methods in _API.items():
-        routes[path] = (methods, _Access.KEY)
-        routes[path.removeprefix("/v1")] = (methods, _Access.KEY)
-    for path, methods in _ANTHROPIC.items():
-        routes[path] = (methods, _Access.OPEN)
-        routes[path.removeprefix("/v1")] = (methods, _Access.OPEN)
-    for path, methods in _OPEN.items():
-        routes[path] = (methods, _Access.OPEN)
-    for path, methods in _OPERATOR.items():
-        routes[path] = (methods, _Access.ADMIN)
+def _as_is(err: GatewayError) -> GatewayError:
+    return err
+
+
+Route = tuple[dict[str, Handler], _Access, Shape]
+# Each table with who may call it, the shape of its errors, and whether its paths are also
+# served without /v1 (OpenAI's SDKs build them from a base URL that may or may not end in /v1).
+_TABLES: tuple[tuple[dict[str, dict[str, Handler]], _Access, Shape, bool], ...] = (
+    (_API, _Access.KEY, _as_is, True),
+    (_ANTHROPIC, _Access.KEY, as_anthropic_error, True),
+    (_OPEN, _Access.OPEN, _as_is, False),
+    (_OPERATOR, _Access.ADMIN, _as_is, False),
+)
+
+
+def _routes() -> dict[str, Route]:
+    routes: dict[str, Route] = {}
+    for table, access, shape, bare in _TABLES:
+        for path, methods in table.items():
+            routes[path] = (methods, access, shape)
+            if bare:
+                routes[path.removeprefix("/v1")] = (methods, access, shape)
     return routes
 
 
@@ -98,14 +113,16 @@ class GatewayApp:
                 await self._lifespan(receive, send)
             return
         req = Request(scope, receive, send)
+        call = Call()
         method: str = scope["method"]
+        shape: Shape = _as_is
         try:
-            handler, access = self._resolve(req, method)
+            handler, access, shape = self._resolve(req, method)
             if access is not _Access.OPEN:
-                req.principal = await self.state.auth.authenticate(req.headers)
-                if access is _Access.ADMIN and req.principal.role != "admin":
+                call.principal = await self.state.auth.authenticate(req.headers)
+                if access is _Access.ADMIN and call.principal.role != "admin":
                     raise _forbidden()
-            await handler(self.state, req)
+            await handler(self.state, req, call)
         except GatewayError as e:
             if req.started:
                 log.warning(
@@ -113,34 +130,32 @@ class GatewayApp:
                     extra={"fields": {"request_id": req.request_id, "code": e.code}},
                 )
             else:
-                await req.respond_error(e)
+                await req.respond_error(shape(e))
         except ClientDisconnected:
             req.status, req.error = 499, "client_disconnected"
         except Exception:
             log.exception("unhandled error", extra={"fields": {"request_id": req.request_id}})
             if not req.started:
                 await req.respond_error(
-                    GatewayError(
-                        500, "The gateway failed to process the request.", code="internal_error"
+                    shape(
+                        GatewayError(
+                            500, "The gateway failed to process the request.", code="internal_error"
+                        )
                     )
                 )
         finally:
-            if req.model is not None:
-                self.state.metrics.inc(
-                    "pllm_requests_total", (("model", req.model), ("status", str(req.status)))
-                )
-                self.state.accounting.record(req, req.path.removeprefix("/v1/").lstrip("/"))
+            account(self.state, req, call)
             if self.log_requests:
-                self._log_access(req, method)
+                self._log_access(req, call, method)
 
-    def _resolve(self, req: Request, method: str) -> tuple[Handler, _Access]:
+    def _resolve(self, req: Request, method: str) -> tuple[Handler, _Access, Shape]:
         path = req.path
         entry = self.routes.get(path)
         if entry is None and path.startswith(_MODEL_PREFIXES):
-            entry = ({"GET": openai.get_model}, _Access.KEY)
+            entry = ({"GET": openai.get_model}, _Access.KEY, _as_is)
         if entry is None:
             raise GatewayError(404, f"Invalid URL ({method} {path})", code="unknown_url")
-        methods, access = entry
+        methods, access, shape = entry
         handler = methods.get(method)
         if handler is None:
             raise GatewayError(
@@ -149,10 +164,10 @@ class GatewayApp:
                 code="method_not_allowed",
                 headers=(("allow", ", ".join(methods)),),
             )
-        return handler, access
+        return handler, access, shape
 
-    def _log_access(self, req: Request, method: str) -> None:
-        usage = req.usage
+    def _log_access(self, req: Request, call: Call, method: str) -> None:
+        usage = call.usage
         self.access_log.write(
             AccessRecord(
                 ts=self.access_log.timestamp(),
@@ -164,14 +179,14 @@ class GatewayApp:
                 path=req.path,
                 status=req.status,
                 duration_ms=round((time.perf_counter() - req.started_at) * 1000, 3),
-                model=req.model,
-                deployment=req.deployment,
-                stream=req.stream if req.model is not None else None,
+                model=call.model,
+                deployment=call.deployment,
+                stream=call.stream if call.model is not None else None,
                 prompt_tokens=usage.prompt_tokens if usage is not None else None,
                 completion_tokens=usage.completion_tokens if usage is not None else None,
-                cost=req.cost,
-                key_id=req.principal.key_id,
-                user_id=req.principal.user_id,
+                cost=call.cost,
+                key_id=call.principal.key_id,
+                user_id=call.principal.user_id,
                 error=req.error,
             )
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from pllm.config import ConfigError, Settings, load_settings
 from pllm.observability.logging import configure_logging
-from pllm.providers.base import Deployment
+from pllm.providers.codec import Deployment
 from pllm.providers.registry import build_deployments
 
 log = logging.getLogger("pllm.cli")

@@ -12,7 +12,7 @@ from pllm.auth.authenticator import Authenticator
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
-from pllm.providers.base import Deployment
+from pllm.providers.codec import Deployment
 from pllm.routing.engine import RoutingEngine
 from pllm.routing.groups import ModelRegistry
 from pllm.routing.shedding import Admission

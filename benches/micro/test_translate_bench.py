@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from pllm.translate import (
+from pllm.providers.anthropic import (
     AnthropicToOpenAIStream,
     OpenAIToAnthropicStream,
     anthropic_to_openai_request,

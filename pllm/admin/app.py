@@ -19,10 +19,10 @@ from pllm.admin.guard import Guard
 from pllm.admin.openapi import admin_document
 from pllm.admin.routing import LOCAL, Call, Caller, Reply, Route, Router, store_unavailable
 from pllm.admin.schemas import Health
-from pllm.api.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.api.openapi import HTML, SWAGGER_CACHE, swagger_asset, swagger_html
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
+from pllm.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.observability.logging import configure_logging
 from pllm.store.engine import Store, StoreUnavailable, resolve_url
 from pllm.store.principals import AlreadyExists, NotFound

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from pllm.api.http import Request
 from pllm.errors import GatewayError, bad_request
+from pllm.http import Request
 from pllm.store.engine import Store
 
 # Admin payloads are a few hundred bytes; anything near this is not a management call.

@@ -1,28 +1,21 @@
 """The Anthropic-compatible endpoints: /v1/messages and /v1/messages/count_tokens.
 
 This surface speaks Anthropic's API: the key comes as ``x-api-key`` (or a bearer token) and
-every error, the key check's included, is ``{"type": "error", "error": {"type", "message"}}``.
-Any deployment that serves chat can answer /v1/messages (see
-:mod:`pllm.routing.forward_messages`); count_tokens needs an ``anthropic`` deployment.
+every error, the key check's included, is ``{"type": "error", "error": {"type", "message"}}``
+(the app shapes them with the route's surface). Any deployment that serves chat can answer
+/v1/messages (see :mod:`pllm.providers.anthropic.surface`); count_tokens needs an
+``anthropic`` deployment.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from pllm.api.http import Request, read_json_object
+from pllm.api.model_call import model_call
 from pllm.api.validation import require_model
-from pllm.errors import GatewayError, bad_request
-from pllm.providers.base import Deployment, Endpoint, HttpTarget
-from pllm.routing.forward import send_upstream
-from pllm.routing.forward_messages import forward_messages
-from pllm.routing.serve import serve
-from pllm.state import AppState
-from pllm.translate.errors import as_anthropic_error
-
-_encode = msgspec.json.Encoder().encode
+from pllm.errors import bad_request
+from pllm.providers.anthropic.surface import MESSAGES
+from pllm.providers.codec import Endpoint
 
 
 def check_messages(payload: dict[str, Any]) -> tuple[str, bool]:
@@ -44,49 +37,9 @@ def check_messages(payload: dict[str, Any]) -> tuple[str, bool]:
     return model, bool(stream)
 
 
-async def _read(state: AppState, req: Request) -> dict[str, Any]:
-    req.principal = await state.auth.authenticate(req.headers)
-    return await read_json_object(req, state.settings.general.max_request_body_bytes)
+def _count_tokens(payload: dict[str, Any]) -> tuple[str, bool]:
+    return require_model(payload), False
 
 
-async def messages(state: AppState, req: Request) -> None:
-    try:
-        payload = await _read(state, req)
-        model, stream = check_messages(payload)
-        max_bytes = state.settings.general.max_response_body_bytes
-
-        async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
-            await forward_messages(
-                state.http_client(), req, dep, body, stream=stream, max_response_bytes=max_bytes
-            )
-
-        await serve(state, req, model, Endpoint.CHAT, payload, attempt, stream=stream)
-    except GatewayError as e:
-        raise as_anthropic_error(e) from None
-
-
-async def count_tokens(state: AppState, req: Request) -> None:
-    try:
-        payload = await _read(state, req)
-        model = require_model(payload)
-
-        async def attempt(dep: Deployment, body: dict[str, Any]) -> None:
-            target = dep.target
-            assert isinstance(target, HttpTarget)
-            body = {**body, "model": dep.upstream_model}
-            resp = await send_upstream(
-                state.http_client(),
-                req,
-                dep,
-                target,
-                Endpoint.COUNT_TOKENS,
-                _encode(body),
-                stream=False,
-                relay="none",
-                max_response_bytes=state.settings.general.max_response_body_bytes,
-            )
-            await req.respond(200, resp.body or b"")
-
-        await serve(state, req, model, Endpoint.COUNT_TOKENS, payload, attempt, stream=False)
-    except GatewayError as e:
-        raise as_anthropic_error(e) from None
+messages = model_call(MESSAGES, Endpoint.MESSAGES, check_messages)
+count_tokens = model_call(MESSAGES, Endpoint.COUNT_TOKENS, _count_tokens)

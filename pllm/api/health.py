@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import msgspec
 
-from pllm.api.http import Request
+from pllm.call import Call
+from pllm.http import Request
 from pllm.state import AppState
 
 _encode = msgspec.json.Encoder().encode
 
 
-async def health(state: AppState, req: Request) -> None:
+async def health(state: AppState, req: Request, call: Call) -> None:
     await req.respond(200, b'{"status":"ok"}')
 
 
-async def ready(state: AppState, req: Request) -> None:
+async def ready(state: AppState, req: Request, call: Call) -> None:
     # Ready once the upstream client runs and the first attempt to open the store has ended
     # (connected, or found the database down: the gateway serves either way, and a later
     # outage must not take every instance out of rotation at once).
@@ -28,11 +29,11 @@ async def ready(state: AppState, req: Request) -> None:
     await req.respond(200 if started else 503, _encode(body))
 
 
-async def metrics(state: AppState, req: Request) -> None:
+async def metrics(state: AppState, req: Request, call: Call) -> None:
     body = state.metrics.render([*state.engine.samples(), *state.accounting.samples(state.gate)])
     await req.respond(200, body, content_type=b"text/plain; version=0.0.4; charset=utf-8")
 
 
-async def deployments(state: AppState, req: Request) -> None:
+async def deployments(state: AppState, req: Request, call: Call) -> None:
     """Health score, circuit state and load of every deployment (formula in the README)."""
     await req.respond(200, _encode({"data": state.engine.health_view()}))

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from pllm.api.http import Request
+from pllm.call import Call
 from pllm.errors import GatewayError
+from pllm.http import Request
 
 if TYPE_CHECKING:
     from pllm.state import AppState
@@ -380,17 +381,17 @@ def main_document() -> bytes:
 # ---------------------------------------------------------------- handlers for the main app
 
 
-async def openapi_json(state: AppState, req: Request) -> None:
+async def openapi_json(state: AppState, req: Request, call: Call) -> None:
     await req.respond(200, main_document())
 
 
-async def swagger(state: AppState, req: Request) -> None:
+async def swagger(state: AppState, req: Request, call: Call) -> None:
     await req.respond(
         200, swagger_html("/openapi.json", title="pllm gateway API"), content_type=HTML
     )
 
 
-async def swagger_file(state: AppState, req: Request) -> None:
+async def swagger_file(state: AppState, req: Request, call: Call) -> None:
     """``/swagger/<file>``: one of :data:`SWAGGER_ASSETS`, else 404."""
     asset = swagger_asset(req.path.rsplit("/", 1)[-1])
     if asset is None:

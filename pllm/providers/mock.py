@@ -3,6 +3,10 @@
 Used by the default config (a gateway that works with no API key), by tests and by benches.
 ``mock_latency_ms`` delays a non-streaming reply; a stream waits ``mock_ttft_ms`` for its first
 token and then emits ``mock_tokens_per_second``. Token counts are words.
+
+It is an OpenAI-format upstream answered in process: the OpenAI codec's steps with a target
+whose answers are made here instead of fetched, and whose streams are polled like the native
+client's (frames fall due on a schedule, so no task runs per stream).
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ import base64
 import hashlib
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
-from pllm.config import MockParams
+from pllm.config import DeploymentConfig, MockParams
+from pllm.config.problems import Problems
+from pllm.providers.codec import Answer, Endpoint, Outgoing, SseEventLike
+from pllm.providers.openai.codec import OpenAIFormat
+from pllm.usage import Usage
 
 _VOCABULARY = [
     "This",
@@ -69,6 +77,11 @@ def estimate_tokens(value: Any) -> int:
 
 
 class MockBackend:
+    """The mock's target: its replies, made in process."""
+
+    def answer(self, out: Outgoing, request_id: str) -> Awaitable[Answer]:
+        return _answer(self, out, request_id)
+
     def __init__(self, params: MockParams, model: str) -> None:
         self.params = params
         self.model = model
@@ -134,10 +147,12 @@ class MockBackend:
             }
         )
 
-    async def stream(
+    def stream_frames(
         self, payload: dict[str, Any], request_id: str, *, chat: bool, include_usage: bool
-    ) -> AsyncIterator[bytes]:
-        """Yields the SSE frames of an OpenAI stream, ``data: [DONE]`` last."""
+    ) -> list[tuple[float, bytes]]:
+        """The SSE frames of an OpenAI stream, ``data: [DONE]`` last, each with the delay after
+        the start at which it is due (``mock_ttft_ms``, then one token per
+        ``1 / mock_tokens_per_second``)."""
         created = int(time.time())
         p = self.params
         obj = "chat.completion.chunk" if chat else "text_completion"
@@ -150,31 +165,36 @@ class MockBackend:
             body.update(extra)
             return b"data: " + _encode(body) + b"\n\n"
 
-        if p.ttft_ms:
-            await asyncio.sleep(p.ttft_ms / 1000)
-        if chat:
-            yield frame(
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-            )
+        at = p.ttft_ms / 1000
         gap = 1 / p.tokens_per_second if p.tokens_per_second else 0.0
+        frames: list[tuple[float, bytes]] = []
+        if chat:
+            role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+            frames.append((at, frame({**role, "finish_reason": None})))
         for i, token in enumerate(self.tokens):
-            if gap and i:
-                await asyncio.sleep(gap)
+            due = at + i * gap
             if chat:
-                yield frame({"index": 0, "delta": {"content": token}, "finish_reason": None})
+                frames.append(
+                    (due, frame({"index": 0, "delta": {"content": token}, "finish_reason": None}))
+                )
             else:
-                yield frame({"index": 0, "text": token, "logprobs": None, "finish_reason": None})
+                choice = {"index": 0, "text": token, "logprobs": None, "finish_reason": None}
+                frames.append((due, frame(choice)))
+        end = at + max(0, len(self.tokens) - 1) * gap
         last: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
         if chat:
             last["delta"] = {}
         else:
             last.update(text="", logprobs=None)
-        yield frame(last)
+        frames.append((end, frame(last)))
         if include_usage:
             usage = self.usage(payload, chat=chat)
             body = {"id": cid, "object": obj, "created": created, "model": self.model}
-            yield b"data: " + _encode({**body, "choices": [], "usage": usage}) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+            frames.append(
+                (end, b"data: " + _encode({**body, "choices": [], "usage": usage}) + b"\n\n")
+            )
+        frames.append((end, b"data: [DONE]\n\n"))
+        return frames
 
     async def embeddings(self, payload: dict[str, Any]) -> bytes:
         if self.params.latency_ms:
@@ -209,3 +229,85 @@ class MockBackend:
 
 def _is_token_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, int) for v in value)
+
+
+class MockCodec(OpenAIFormat):
+    name = "mock"
+    # The mock adds the usage chunk only when asked; nothing is to be stripped.
+    stream_usage = False
+
+    def configure(
+        self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
+    ) -> MockBackend:
+        return MockBackend(cfg.mock, cfg.upstream_model)
+
+
+class MockAnswer:
+    """A mock's answer: a whole reply, or a stream whose frames fall due on a schedule."""
+
+    __slots__ = ("_frames", "_next", "_start", "body", "saw_done", "usage")
+
+    status = 200
+    headers: list[tuple[str, str]] = []  # noqa: RUF012 - read-only, like the native answer's
+    truncated = False
+    fault = None
+
+    def __init__(
+        self,
+        body: bytes | None = None,
+        frames: list[tuple[float, bytes]] | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        self.body = body
+        self._frames = frames or []
+        self._next = 0
+        self._start = asyncio.get_running_loop().time()
+        self.saw_done = False
+        self.usage = usage
+
+    def poll(self) -> _Frames | None:
+        frames, i = self._frames, self._next
+        if i == len(frames):
+            return None
+        now = asyncio.get_running_loop().time() - self._start
+        end = i
+        while end < len(frames) and frames[end][0] <= now:
+            end += 1
+        self._next = end
+        if end == len(frames):
+            self.saw_done = True
+        return _Frames(b"".join([f for _, f in frames[i:end]]))
+
+    async def wait(self) -> None:
+        due = self._frames[self._next][0] if self._next < len(self._frames) else 0.0
+        delay = due - (asyncio.get_running_loop().time() - self._start)
+        await asyncio.sleep(max(0.0, delay))
+
+    def close(self) -> None:
+        self._next = len(self._frames)
+
+
+class _Frames:
+    __slots__ = ("out",)
+
+    events: Sequence[SseEventLike] = ()
+
+    def __init__(self, out: bytes) -> None:
+        self.out = out
+
+    def __bool__(self) -> bool:
+        return bool(self.out)
+
+
+async def _answer(backend: MockBackend, out: Outgoing, request_id: str) -> Answer:
+    payload = out.payload
+    if out.endpoint is Endpoint.EMBEDDINGS:
+        return MockAnswer(await backend.embeddings(payload))
+    chat = out.endpoint is Endpoint.CHAT
+    if not out.stream:
+        reply = (
+            backend.chat(payload, request_id) if chat else backend.completion(payload, request_id)
+        )
+        return MockAnswer(await reply)
+    frames = backend.stream_frames(payload, request_id, chat=chat, include_usage=out.usage_chunk)
+    return MockAnswer(frames=frames, usage=Usage.of_counts(backend.usage(payload, chat=chat)))

@@ -1,4 +1,9 @@
-"""Builds the deployments of a config: provider by ``provider/`` prefix, targets computed once."""
+"""The provider table and the deployments of a config, built once at startup.
+
+A ``model: provider/name`` entry names its codec by the prefix; the table below is the one
+place that lists them. Adding a provider family is a folder beside this module (its codec) and
+one row here: nothing in the request path, the API or the router changes.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +13,43 @@ from collections.abc import Mapping
 import pllm_accel
 from pllm.config import ConfigError, Settings
 from pllm.config.problems import Problems, suggestion
-from pllm.providers.anthropic import AnthropicProvider
-from pllm.providers.azure import AzureProvider
-from pllm.providers.base import ALL_ENDPOINTS, Deployment, HttpProvider
-from pllm.providers.mock import MockBackend
-from pllm.providers.openai_compat import COMPAT_ROWS, OpenAICompatProvider
-
-MOCK = "mock"
+from pllm.providers.anthropic.codec import AnthropicCodec
+from pllm.providers.codec import Codec, Deployment, Endpoint
+from pllm.providers.mock import MockCodec
+from pllm.providers.openai.azure import AzureCodec
+from pllm.providers.openai.codec import COMPAT_ROWS, OpenAICompatCodec
 
 
-def http_providers() -> dict[str, HttpProvider]:
-    providers: dict[str, HttpProvider] = {
-        name: OpenAICompatProvider(row) for name, row in COMPAT_ROWS.items()
-    }
-    providers["azure"] = AzureProvider()
-    providers["anthropic"] = AnthropicProvider()
-    return providers
+def codecs() -> dict[str, Codec]:
+    table: dict[str, Codec] = {name: OpenAICompatCodec(row) for name, row in COMPAT_ROWS.items()}
+    table["azure"] = AzureCodec()
+    table["anthropic"] = AnthropicCodec()
+    table["mock"] = MockCodec()
+    return table
 
 
 def known_provider_names() -> list[str]:
-    return sorted([*http_providers(), MOCK])
+    return sorted(codecs())
+
+
+def served_endpoints(codec: Codec) -> frozenset[Endpoint]:
+    """A codec's endpoints, plus Anthropic's Messages wherever it serves chat: the Messages
+    surface translates through chat completions."""
+    if Endpoint.CHAT in codec.endpoints:
+        return codec.endpoints | {Endpoint.MESSAGES}
+    return codec.endpoints
 
 
 def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) -> list[Deployment]:
     """Raises :class:`ConfigError` listing every deployment that cannot be built."""
     env = os.environ if env is None else env
     problems = Problems(settings.file)
-    providers = http_providers()
+    table = codecs()
     out: list[Deployment] = []
     for cfg in settings.deployments:
-        dep_id = f"{cfg.model_name}/{cfg.index}"
-        if cfg.provider == MOCK:
-            out.append(
-                Deployment(
-                    id=dep_id,
-                    model_name=cfg.model_name,
-                    upstream_model=cfg.upstream_model,
-                    provider_name=MOCK,
-                    endpoints=ALL_ENDPOINTS,
-                    config=cfg,
-                    target=MockBackend(cfg.mock, cfg.upstream_model),
-                )
-            )
-            continue
-        provider = providers.get(cfg.provider)
-        if provider is None:
-            hint = suggestion(cfg.provider, [*providers, MOCK])
+        codec = table.get(cfg.provider)
+        if codec is None:
+            hint = suggestion(cfg.provider, list(table))
             reason = f"unknown provider {cfg.provider!r}"
             reason += (
                 f" (did you mean {hint!r}?)"
@@ -63,7 +59,7 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
             problems.add(f"{cfg.path}.litellm_params.model", reason)
             continue
         try:
-            target = provider.configure(cfg, env, problems)
+            target = codec.configure(cfg, env, problems)
         except pllm_accel.InvalidUpstreamRequest as e:
             # Checked here, once, by the native client: URL scheme and syntax, header syntax.
             problems.add(f"{cfg.path}.litellm_params", str(e))
@@ -72,14 +68,14 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
             continue
         out.append(
             Deployment(
-                id=dep_id,
+                id=f"{cfg.model_name}/{cfg.index}",
                 model_name=cfg.model_name,
                 upstream_model=cfg.upstream_model,
-                provider_name=provider.name,
-                endpoints=provider.endpoints,
+                provider_name=codec.name,
+                endpoints=served_endpoints(codec),
                 config=cfg,
+                codec=codec,
                 target=target,
-                provider=provider,
             )
         )
     if problems:

@@ -9,8 +9,13 @@ deadline (``router_settings.timeout``) and a gateway-wide retry budget (retries 
 most ``retry_budget_ratio`` of requests in flight, or ``retry_budget_min``), so an outage does
 not multiply load. Non-retryable errors (the client's own 4xx) pass straight through, once.
 When a group has nothing left, its fallbacks are tried in order, each group at most once;
-context-length and content-policy rejections switch to their own fallback chains. Once a
-response has started, nothing is retried: the relays end a broken stream with an error event.
+context-length and content-policy rejections switch to their own fallback chains.
+
+An attempt ends when its response head is in: :meth:`RoutingEngine.route` returns the
+successful attempt as a :class:`Routed`, and the caller reports how the response went
+(:meth:`RoutingEngine.finish`) once it has been relayed. Nothing is retried after that: a
+broken stream ends with an error event. Time and randomness are parameters, so the loop is
+unit-tested with a manual clock and a fake attempt.
 """
 
 from __future__ import annotations
@@ -20,22 +25,25 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 import pllm_accel
-from pllm.api.http import Request
+from pllm.call import Call
 from pllm.config import RouterSettings
 from pllm.errors import GatewayError
-from pllm.observability.metrics import Metrics
+from pllm.observability.metrics import Labels, Metrics
 from pllm.pricing.table import Price
-from pllm.providers.base import Deployment, Endpoint
+from pllm.providers.codec import Deployment, Endpoint
 from pllm.routing.groups import ModelRegistry
 
-Attempt = Callable[[Deployment, dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
+Attempt = Callable[[Deployment], Awaitable[T]]
 Outcome = Literal["success", "failure", "rate_limited", "neutral"]
+FallbackKind = Literal["context_window", "content_policy"]
 
-# Codes a relay leaves on a stream that broke after it started: the deployment failed.
-_BROKEN_STREAM = frozenset(
+# Error codes a response leaves when it broke after it started: the deployment failed.
+BROKEN_STREAM = frozenset(
     {
         "upstream_timeout",
         "upstream_connection_error",
@@ -49,7 +57,8 @@ _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"
 _POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
 
-def _retry_after(err: GatewayError) -> float:
+def retry_after(err: GatewayError) -> float:
+    """Seconds the upstream asked to wait (``Retry-After`` / ``retry-after-ms``), else 1."""
     for name, value in err.headers:
         if name == "retry-after":
             try:
@@ -64,13 +73,42 @@ def _retry_after(err: GatewayError) -> float:
     return 1.0
 
 
-def _fallback_kind(err: GatewayError) -> str | None:
+def fallback_kind(err: GatewayError) -> FallbackKind | None:
+    """Which special fallback chain a rejection switches to, if any."""
     text = err.message.lower()
     if err.code in _CONTEXT_CODES or "maximum context length" in text:
         return "context_window"
     if err.code in _POLICY_CODES:
         return "content_policy"
     return None
+
+
+def failure_outcome(err: GatewayError) -> tuple[Outcome, float]:
+    """What a failed attempt tells the router: a 429 cools the deployment down, another
+    retryable failure counts against its health, the client's own error says nothing."""
+    if err.retryable and err.status == 429:
+        return "rate_limited", retry_after(err)
+    return ("failure" if err.retryable else "neutral"), 0.0
+
+
+@dataclass(slots=True)
+class Routed(Generic[T]):
+    """The attempt that got a response: which deployment, when it began, and its result."""
+
+    index: int
+    dep: Deployment
+    group: str
+    number: int
+    started: float
+    result: T
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupSpent:
+    """A group had nothing more to give: the error to answer, and where to go next."""
+
+    error: GatewayError
+    fallback: FallbackKind | None
 
 
 class RoutingEngine:
@@ -80,9 +118,16 @@ class RoutingEngine:
         registry: ModelRegistry,
         metrics: Metrics,
         price_of: Callable[[Deployment], Price | None] = lambda _: None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.5),
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.clock = clock
+        self.sleep = sleep
+        self.jitter = jitter
         self.deployments: list[Deployment] = []
         self.unsupported: dict[tuple[str, Endpoint], list[int]] = {}
         groups = []
@@ -98,7 +143,7 @@ class RoutingEngine:
                 specs.append((c.weight, c.priority, c.rpm, c.tpm, c.max_in_flight))
             groups.append((name, settings.strategy_for(name), specs))
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
-        # By deployment index, like the native router's: set on the request as it is routed.
+        # By deployment index, like the native router's.
         self.prices = [price_of(d) for d in self.deployments]
         b = settings.breaker
         self.native = pllm_accel.Router(
@@ -116,28 +161,24 @@ class RoutingEngine:
         self.requests_in_flight = 0
         self.retries_in_flight = 0
         # Label tuples built once per (deployment, outcome), not per request.
-        self._attempt_labels: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
+        self._attempt_labels: dict[tuple[int, str], Labels] = {}
 
-    async def run(
-        self,
-        req: Request,
-        model: str,
-        endpoint: Endpoint,
-        payload: dict[str, Any],
-        attempt: Attempt,
-        tokens: int,
-    ) -> None:
-        """Serves ``payload`` on ``model`` or its fallbacks; raises the error the client sees.
+    # --- the loop --------------------------------------------------------------------------
 
-        One coroutine on purpose: every resumption of a request passes through each frame of
-        its await chain, so the loop stays flat and the per-attempt work is in plain methods."""
-        s = self.settings
-        if s.timeout is not None:
-            req.deadline = time.perf_counter() + s.timeout
-        chain = [model, *s.fallbacks.get(model, ())] if s.fallbacks else [model]
+    async def route(
+        self, call: Call, endpoint: Endpoint, tokens: int, attempt: Attempt[T]
+    ) -> Routed[T]:
+        """Runs ``attempt`` on deployments of ``call.model`` or its fallbacks until one
+        returns; raises the error the client sees. ``tokens`` is the request's estimate for
+        the deployments' tpm limits."""
+        model = call.model
+        assert model is not None
+        if self.settings.timeout is not None:
+            call.deadline = self.clock() + self.settings.timeout
+        chain = self.fallback_chain(model)
         visited: set[str] = set()
-        attempts = 0
         last: GatewayError | None = None
+        # In flight until finish(): the relay of a response counts, like its attempts.
         self.requests_in_flight += 1
         try:
             while chain:
@@ -147,139 +188,117 @@ class RoutingEngine:
                 if visited:
                     self.metrics.inc("pllm_fallbacks_total", (("from", model), ("to", group)))
                 visited.add(group)
-                base = self.unsupported.get((group, endpoint), [])
-                if len(base) == self.sizes[group]:
-                    if len(visited) > 1:
-                        continue  # a fallback that cannot serve this endpoint is passed over
-                    raise GatewayError(
-                        400,
-                        f"model {group!r} does not support /v1/{endpoint.value}",
-                        param="model",
-                        code="unsupported_endpoint",
-                    )
-                exclude = list(base)
-                last_here: GatewayError | None = None
-                fallback: str | None = None
-                while True:
-                    try:
-                        index = self.native.pick(group, exclude, tokens)
-                    except pllm_accel.NoDeploymentAvailable as e:
-                        reason, retry_after = pllm_accel.no_pick_details(e)
-                        if (
-                            reason == "exhausted"
-                            and last_here is not None
-                            and self._may_retry(attempts, req)
-                        ):
-                            exclude = list(base)  # all tried: go round again, after a pause
-                            await self._backoff(attempts, req)
-                            continue
-                        last_here = last_here or self._unavailable(group, reason, retry_after)
-                        break
-                    if attempts:
-                        self.metrics.inc("pllm_retries_total", (("model", group),))
-                    attempts += 1
-                    dep = self._begin(req, group, index, attempts)
-                    started = time.perf_counter()
-                    try:
-                        # Attempts never change the payload (each builds its own copy).
-                        await attempt(dep, payload)
-                    except GatewayError as e:
-                        if req.started:
-                            self._end(req, group, index, attempts, started, tokens, "failure")
-                            raise
-                        self._end_failed(req, group, index, attempts, started, tokens, e)
-                        fallback = _fallback_kind(e)
-                        if fallback is not None or not e.retryable:
-                            last_here = e
-                            break
-                        last_here = e
-                        if not self._may_retry(attempts, req):
-                            break
-                        exclude.append(index)
-                        continue
-                    except BaseException:
-                        self._end(req, group, index, attempts, started, tokens, "neutral")
-                        raise
-                    broken = req.error in _BROKEN_STREAM
-                    self._end(
-                        req,
-                        group,
-                        index,
-                        attempts,
-                        started,
-                        tokens,
-                        "failure" if broken else "success",
-                    )
-                    return
-                assert last_here is not None
-                last = last_here
-                if fallback is None and not last.retryable:
+                base = self.capable(group, endpoint, first=len(visited) == 1)
+                if base is None:
+                    continue  # a fallback that cannot serve this endpoint is passed over
+                outcome = await self._in_group(call, group, base, tokens, attempt)
+                if isinstance(outcome, Routed):
+                    return outcome
+                last = outcome.error
+                if outcome.fallback is None and not last.retryable:
                     raise last  # the client's own error: passed through once
-                if fallback == "context_window":
-                    chain = list(s.context_window_fallbacks.get(group, ()))
-                elif fallback == "content_policy":
-                    chain = list(s.content_policy_fallbacks.get(group, ()))
+                chain = self.next_chain(group, outcome.fallback, chain)
             assert last is not None
             raise last
-        finally:
+        except BaseException:
             self.requests_in_flight -= 1
+            raise
 
-    def _begin(self, req: Request, group: str, index: int, number: int) -> Deployment:
+    async def _in_group(
+        self, call: Call, group: str, base: list[int], tokens: int, attempt: Attempt[T]
+    ) -> Routed[T] | _GroupSpent:
+        """Attempts on one group's deployments until one answers or the group is spent."""
+        exclude = list(base)
+        last: GatewayError | None = None
+        while True:
+            try:
+                index = self.native.pick(group, exclude, tokens)
+            except pllm_accel.NoDeploymentAvailable as e:
+                if e.reason == "exhausted" and last is not None and self.may_retry(call):
+                    exclude = list(base)  # every deployment tried: round again, after a pause
+                    await self.backoff(call)
+                    continue
+                return _GroupSpent(last or self.unavailable(group, e.reason, e.retry_after), None)
+            if call.attempts:
+                self.metrics.inc("pllm_retries_total", (("model", group),))
+            dep = self.begin(call, group, index)
+            started = self.clock()
+            try:
+                result = await attempt(dep)
+            except GatewayError as e:
+                outcome, wait = failure_outcome(e)
+                self.report(call, group, index, started, tokens, outcome, wait)
+                fallback = fallback_kind(e)
+                if fallback is not None or not e.retryable or not self.may_retry(call):
+                    return _GroupSpent(e, fallback)
+                last = e
+                exclude.append(index)
+                continue
+            except BaseException:
+                self.report(call, group, index, started, tokens, "neutral")
+                raise
+            return Routed(index, dep, group, call.attempts, started, result)
+
+    # --- the steps -------------------------------------------------------------------------
+
+    def fallback_chain(self, model: str) -> list[str]:
+        return [model, *self.settings.fallbacks.get(model, ())]
+
+    def next_chain(self, group: str, fallback: FallbackKind | None, rest: list[str]) -> list[str]:
+        """After ``group`` is spent: its context-window or content-policy fallbacks when the
+        rejection calls for them, else what was left of the chain."""
+        if fallback == "context_window":
+            return list(self.settings.context_window_fallbacks.get(group, ()))
+        if fallback == "content_policy":
+            return list(self.settings.content_policy_fallbacks.get(group, ()))
+        return rest
+
+    def capable(self, group: str, endpoint: Endpoint, *, first: bool) -> list[int] | None:
+        """The group's deployments that cannot serve ``endpoint`` (excluded from picks);
+        None for a fallback group that serves it nowhere, a 400 for the requested group."""
+        base = self.unsupported.get((group, endpoint), [])
+        if len(base) < self.sizes[group]:
+            return base
+        if not first:
+            return None
+        raise GatewayError(
+            400,
+            f"model {group!r} does not support /v1/{endpoint.value}",
+            param="model",
+            code="unsupported_endpoint",
+        )
+
+    def begin(self, call: Call, group: str, index: int) -> Deployment:
         dep = self.deployments[index]
-        req.deployment = dep.id
-        req.price = self.prices[index]
-        req.attempts = number
-        req.upstream_head_at = None
-        # Set before the attempt: its response head carries them.
-        headers: list[tuple[bytes, bytes]] = []
-        if group != req.model:
-            headers.append((b"x-pllm-model", group.encode()))
-        if number > 1:
-            headers.append((b"x-pllm-attempts", str(number).encode()))
+        call.attempts += 1
+        call.deployment = dep.id
+        call.served_by = group
+        call.upstream_head_at = None
+        if call.attempts > 1:
             self.retries_in_flight += 1
-        req.extra_headers = headers
         return dep
 
-    def _end_failed(
-        self,
-        req: Request,
-        group: str,
-        index: int,
-        number: int,
-        started: float,
-        tokens: int,
-        err: GatewayError,
-    ) -> None:
-        if err.retryable and err.status == 429:
-            self._end(req, group, index, number, started, tokens, "rate_limited", _retry_after(err))
-        else:
-            self._end(
-                req,
-                group,
-                index,
-                number,
-                started,
-                tokens,
-                "failure" if err.retryable else "neutral",
-            )
+    def finish(self, routed: Routed[T], call: Call, tokens: int, outcome: Outcome) -> None:
+        """Reports how the successful attempt's response went, once it has been sent."""
+        self.requests_in_flight -= 1
+        self.report(call, routed.group, routed.index, routed.started, tokens, outcome)
 
-    def _end(
+    def report(
         self,
-        req: Request,
+        call: Call,
         group: str,
         index: int,
-        number: int,
         started: float,
         tokens: int,
         outcome: Outcome,
         retry_after: float = 0.0,
     ) -> None:
-        """Reports one attempt to the router and the counters."""
-        if number > 1:
+        """Ends one attempt: the native router's health, windows and latency, and metrics."""
+        if call.attempts > 1:
             self.retries_in_flight -= 1
-        now = time.perf_counter()
-        head = req.upstream_head_at or now
-        usage = req.usage
+        now = self.clock()
+        head = call.upstream_head_at or now
+        usage = call.usage
         self.native.report(
             index,
             outcome,
@@ -297,26 +316,24 @@ class RoutingEngine:
             self._attempt_labels[key] = labels
         self.metrics.inc("pllm_attempts_total", labels)
 
-    def _may_retry(self, attempts: int, req: Request) -> bool:
+    def may_retry(self, call: Call) -> bool:
         s = self.settings
-        if attempts > s.num_retries:
+        if call.attempts > s.num_retries:
             return False
-        if req.deadline is not None and time.perf_counter() >= req.deadline:
+        if call.deadline is not None and self.clock() >= call.deadline:
             return False
         budget = max(s.retry_budget_min, s.retry_budget_ratio * self.requests_in_flight)
         return self.retries_in_flight < budget
 
-    async def _backoff(self, retry: int, req: Request) -> None:
+    async def backoff(self, call: Call) -> None:
         s = self.settings
-        delay = min(s.backoff_max, s.backoff_base * 2 ** max(0, retry - 1)) * random.uniform(
-            0.5, 1.5
-        )
-        if req.deadline is not None:
-            delay = min(delay, max(0.0, req.deadline - time.perf_counter()))
+        delay = min(s.backoff_max, s.backoff_base * 2 ** max(0, call.attempts - 1)) * self.jitter()
+        if call.deadline is not None:
+            delay = min(delay, max(0.0, call.deadline - self.clock()))
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
-    def _unavailable(self, group: str, reason: str, retry_after: float) -> GatewayError:
+    def unavailable(self, group: str, reason: str, retry_after: float) -> GatewayError:
         self.metrics.inc("pllm_no_deployment_total", (("model", group), ("reason", reason)))
         wait = (("retry-after", str(max(1, math.ceil(retry_after)))),)
         if reason == "saturated":
@@ -335,31 +352,35 @@ class RoutingEngine:
             retryable=True,
         )
 
-    def samples(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+    def price(self, routed: Routed[T]) -> Price | None:
+        return self.prices[routed.index]
+
+    # --- views -----------------------------------------------------------------------------
+
+    def samples(self) -> list[tuple[str, Labels, float]]:
         """Gauges for ``/metrics``, read from the native router now."""
-        out: list[tuple[str, tuple[tuple[str, str], ...], float]] = []
-        for index, group, score, state, in_flight, _, _, _ in self.native.health():
-            labels = (("model", group), ("deployment", self.deployments[index].id))
-            out.append(("pllm_deployment_health_score", labels, round(score, 2)))
-            out.append(("pllm_deployment_circuit_open", labels, 1.0 if state == "open" else 0.0))
-            out.append(("pllm_deployment_in_flight", labels, float(in_flight)))
+        out: list[tuple[str, Labels, float]] = []
+        for h in self.native.health():
+            labels = (("model", h.group), ("deployment", self.deployments[h.deployment].id))
+            out.append(("pllm_deployment_health_score", labels, round(h.score, 2)))
+            out.append(("pllm_deployment_circuit_open", labels, 1.0 if h.state == "open" else 0.0))
+            out.append(("pllm_deployment_in_flight", labels, float(h.in_flight)))
         out.append(("pllm_ejections_total", (), float(self.native.ejections_total)))
         out.append(("pllm_in_flight", (), float(self.requests_in_flight)))
         return out
 
-    def health_view(self) -> list[dict[str, Any]]:
-        health = self.native.health()
+    def health_view(self) -> list[dict[str, object]]:
         return [
             {
-                "deployment": self.deployments[index].id,
-                "model": group,
-                "provider": self.deployments[index].provider_name,
-                "score": round(score, 1),
-                "circuit": state,
-                "in_flight": in_flight,
-                "consecutive_failures": failures,
-                "ejections": ejections,
-                "ttft_ms": None if ttft is None else round(ttft, 2),
+                "deployment": self.deployments[h.deployment].id,
+                "model": h.group,
+                "provider": self.deployments[h.deployment].provider_name,
+                "score": round(h.score, 1),
+                "circuit": h.state,
+                "in_flight": h.in_flight,
+                "consecutive_failures": h.consecutive_failures,
+                "ejections": h.ejections,
+                "ttft_ms": None if h.ttft_ms is None else round(h.ttft_ms, 2),
             }
-            for (index, group, score, state, in_flight, failures, ejections, ttft) in health
+            for h in self.native.health()
         ]

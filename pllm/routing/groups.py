@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pllm.errors import GatewayError
-from pllm.providers.base import Deployment
+from pllm.providers.codec import Deployment
 
 
 class ModelGroup:

@@ -11,8 +11,8 @@ import asyncio
 import collections
 import math
 
-from pllm.api.http import ClientDisconnected, Request
 from pllm.errors import GatewayError
+from pllm.http import ClientDisconnected, Request
 from pllm.observability.metrics import Metrics
 
 

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pllm.api.http import Request
 from pllm.budgets.ledger import BudgetAlert, BudgetLedger
 from pllm.budgets.periods import day_key, period_start
+from pllm.call import Call
 from pllm.config import Settings
+from pllm.http import Request
 from pllm.observability.metrics import Labels, Metrics
 from pllm.principal import BudgetPeriod, Principal
 from pllm.spend.record import SpendRecord
@@ -124,16 +125,16 @@ class Accounting:
 
     # --- request path -------------------------------------------------------------------
 
-    def record(self, req: Request, endpoint: str) -> None:
+    def record(self, req: Request, call: Call, endpoint: str) -> None:
         """The request's spend record, to the spool (one write, no I/O wait)."""
         if self.writer is None:
             return
-        usage = req.usage
-        principal = req.principal
-        head_at = req.upstream_head_at
-        cost = req.settle_cost() or 0.0
-        if cost and req.model is not None:
-            self.metrics.inc("pllm_spend_cost_usd_total", (("model", req.model),), cost)
+        usage = call.usage
+        principal = call.principal
+        head_at = call.upstream_head_at
+        cost = call.cost or 0.0
+        if cost and call.model is not None:
+            self.metrics.inc("pllm_spend_cost_usd_total", (("model", call.model),), cost)
         self.writer.append(
             SpendRecord(
                 request_id=req.request_id,
@@ -144,8 +145,8 @@ class Accounting:
                 key_id=principal.key_id,
                 user_id=principal.user_id,
                 group_ids=principal.group_ids,
-                model=req.model,
-                deployment=req.deployment,
+                model=call.model,
+                deployment=call.deployment,
                 prompt_tokens=usage.prompt_tokens if usage is not None else 0,
                 completion_tokens=usage.completion_tokens if usage is not None else 0,
                 cached_tokens=usage.cached_tokens() if usage is not None else 0,
@@ -153,8 +154,8 @@ class Accounting:
                 ttft_ms=(
                     round((head_at - req.started_at) * 1000, 3) if head_at is not None else None
                 ),
-                attempts=req.attempts,
-                streamed=req.stream,
+                attempts=call.attempts,
+                streamed=call.stream,
                 error=req.error,
             )
         )

@@ -2,8 +2,8 @@
 
 ``admit`` checks the principal may use the model, takes a ticket from the Rust limiter (rpm,
 tpm and parallel requests of its key, user and groups at once) and reserves the request's
-maximum cost on its budgets. ``release`` runs on every exit path — success, error, client
-abort, timeout — and gives back exactly what ``admit`` took.
+maximum cost on its budgets, and returns what it took as :class:`Holds`. ``release`` runs on
+every exit path — success, error, client abort, timeout — and gives back exactly that.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pllm_accel
-from pllm.api.http import Request
-from pllm.budgets.ledger import BudgetAlert, BudgetExceeded, BudgetLedger
+from pllm.budgets.ledger import BudgetAlert, BudgetExceeded, BudgetLedger, Reservation
 from pllm.errors import GatewayError
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
-from pllm.usage import prompt_tokens_estimate, reply_cap
+from pllm.principal import Principal
+from pllm.usage import Usage
 
 log = logging.getLogger("pllm.tenancy")
 
@@ -28,6 +28,16 @@ _LIMIT_NAMES = {"rpm": "requests per minute", "tpm": "tokens per minute"}
 
 def _entity_kind(entity: str) -> str:
     return entity.partition(":")[0]
+
+
+class Holds:
+    """What one admitted request holds until it ends: a limiter ticket, a budget reservation."""
+
+    __slots__ = ("reservation", "ticket")
+
+    def __init__(self) -> None:
+        self.ticket = 0
+        self.reservation: Reservation | None = None
 
 
 class Gate:
@@ -44,8 +54,11 @@ class Gate:
         # the request at the group's most expensive one.
         self._group_prices = group_prices
 
-    def admit(self, req: Request, model: str, tokens: int, payload: dict[str, Any]) -> None:
-        principal = req.principal
+    def admit(
+        self, principal: Principal, model: str, prompt_tokens: int, max_tokens: int | None
+    ) -> Holds:
+        """Refuses with 403/429, or takes a limiter ticket for ``prompt_tokens`` plus the
+        reply's cap and reserves the request's maximum cost."""
         if not principal.may_use(model):
             raise GatewayError(
                 403,
@@ -54,37 +67,38 @@ class Gate:
                 code="model_not_allowed",
                 type="permission_error",
             )
+        holds = Holds()
         if principal.limits:
-            got = self.limiter.acquire(principal.limits, tokens)
-            if isinstance(got, tuple):
-                self._refuse_rate(*got)
-            req.rate_ticket = got
+            got = self.limiter.acquire(principal.limits, prompt_tokens + (max_tokens or 0))
+            if isinstance(got, pllm_accel.Refusal):
+                self._refuse_rate(got)
+            holds.ticket = got
         if principal.budgets:
-            max_cost = self.max_cost(model, req, payload)
+            max_cost = self.max_cost(model, prompt_tokens, max_tokens)
             hold = self.ledger.reserve(principal.budgets, max_cost)
             if isinstance(hold, BudgetExceeded):
-                self.release(req)
+                self.release(holds, None, None)
                 self._refuse_budget(hold)
-            req.budget_hold = hold
+            holds.reservation = hold
+        return holds
 
-    def release(self, req: Request) -> None:
-        """Idempotent: gives back the ticket and settles the reservation at the actual cost."""
-        if req.rate_ticket:
-            usage = req.usage
-            self.limiter.release(req.rate_ticket, usage.total_tokens if usage is not None else 0)
-            req.rate_ticket = 0
-        hold = req.budget_hold
+    def release(self, holds: Holds, usage: Usage | None, cost: float | None) -> None:
+        """Idempotent: gives back the ticket (tpm settled with the real usage) and settles
+        the reservation at the actual cost."""
+        if holds.ticket:
+            self.limiter.release(holds.ticket, usage.total_tokens if usage is not None else 0)
+            holds.ticket = 0
+        hold = holds.reservation
         if hold is not None:
-            req.budget_hold = None
-            self.ledger.settle(hold, req.settle_cost() or 0.0)
+            holds.reservation = None
+            self.ledger.settle(hold, cost or 0.0)
 
-    def max_cost(self, model: str, req: Request, payload: dict[str, Any]) -> float:
-        prompt, max_tokens = prompt_tokens_estimate(req.headers), reply_cap(payload)
+    def max_cost(self, model: str, prompt_tokens: int, max_tokens: int | None) -> float:
         prices = self._group_prices.get(model, ())
-        return max((p.max_cost(prompt, max_tokens) for p in prices), default=0.0)
+        return max((p.max_cost(prompt_tokens, max_tokens) for p in prices), default=0.0)
 
-    def _refuse_rate(self, entity: str, kind: str, retry_after: float) -> NoReturn:
-        who = _entity_kind(entity)
+    def _refuse_rate(self, refused: pllm_accel.Refusal) -> NoReturn:
+        who, kind = _entity_kind(refused.entity), refused.kind
         self.metrics.inc("pllm_rate_limited_total", (("scope", who), ("limit", kind)))
         if kind == "parallel":
             message = f"Too many requests in flight for this {who}: wait for one to finish."
@@ -95,7 +109,7 @@ class Gate:
             message,
             code="rate_limit_exceeded",
             type="rate_limit_error",
-            headers=(("retry-after", str(max(1, math.ceil(retry_after)))),),
+            headers=(("retry-after", str(max(1, math.ceil(refused.retry_after)))),),
         )
 
     def _refuse_budget(self, refused: BudgetExceeded) -> NoReturn:

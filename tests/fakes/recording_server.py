@@ -78,8 +78,8 @@ class RecordingServer(ABC):
     Attributes (read them from the test thread; the server thread only appends):
 
     * ``requests``: every request received, in arrival order;
-    * ``chunk_times[i]``: ``time.monotonic()`` right after each streamed *content*
-      chunk of request ``i`` was written to the socket;
+    * ``chunk_times[i]``: ``time.monotonic()`` as each streamed *content* chunk of request
+      ``i`` was written to the socket;
     * ``disconnects``: ``(request_index, monotonic time)`` for each request whose
       client went away before the answer was complete;
     * ``response_started[i]``: ``time.monotonic()`` when the response head of request
@@ -314,19 +314,21 @@ class RecordingServer(ABC):
     ) -> bool:
         """Write one chunk; False (and a recorded disconnect) if the client is gone.
 
-        ``content`` chunks have their send time recorded in ``chunk_times``.
+        ``content`` chunks have their send time recorded in ``chunk_times``: read just before
+        the write, since the client (in another thread) may have the bytes before this thread
+        runs again after it.
         """
         index = request[_INDEX]
         if _transport_gone(request):
             self._note_disconnect(index)
             return False
+        sent_at = time.monotonic()
         try:
             await response.write(data)
         except ConnectionError:  # includes aiohttp.ClientConnectionResetError
             self._note_disconnect(index)
             return False
         if content:
-            sent_at = time.monotonic()
             with self.lock:
                 self.chunk_times.setdefault(index, []).append(sent_at)
         return True

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from pllm.config import ConfigError, load_settings
-from pllm.providers.base import Endpoint, HttpTarget
+from pllm.providers.anthropic.codec import AnthropicCodec
+from pllm.providers.codec import Endpoint, HttpTarget
 from pllm.providers.registry import build_deployments
 
 
@@ -14,6 +15,7 @@ def target(tmp_path: Path, params: str, env: dict[str, str]) -> HttpTarget:
     p.write_text(f"model_list:\n  - model_name: c\n    litellm_params:\n{params}")
     [dep] = build_deployments(load_settings(p, env), env)
     assert dep.provider_name == "anthropic"
+    assert isinstance(dep.codec, AnthropicCodec)
     assert dep.endpoints == {Endpoint.CHAT, Endpoint.MESSAGES, Endpoint.COUNT_TOKENS}
     assert isinstance(dep.target, HttpTarget)
     return dep.target
@@ -21,7 +23,6 @@ def target(tmp_path: Path, params: str, env: dict[str, str]) -> HttpTarget:
 
 def test_defaults_key_from_env_and_headers(tmp_path: Path) -> None:
     t = target(tmp_path, "      model: anthropic/claude-sonnet-4-5\n", {"ANTHROPIC_API_KEY": "k1"})
-    assert t.wire == "anthropic"
     assert t.urls[Endpoint.CHAT] == "https://api.anthropic.com/v1/messages"
     assert t.urls[Endpoint.COUNT_TOKENS] == "https://api.anthropic.com/v1/messages/count_tokens"
     assert ("x-api-key", "k1") in t.headers

@@ -6,6 +6,7 @@ import json
 import struct
 
 from pllm.config import MockParams
+from pllm.providers.codec import Endpoint, Outgoing
 from pllm.providers.mock import MockBackend
 
 
@@ -23,10 +24,29 @@ def test_reply_is_deterministic_and_sized() -> None:
     )
 
 
+def outgoing(include_usage: bool) -> Outgoing:
+    payload: dict[str, object] = {"messages": []}
+    return Outgoing(Endpoint.CHAT, payload, b"", model="m", stream=True, usage_chunk=include_usage)
+
+
+async def polled(m: MockBackend, include_usage: bool) -> list[tuple[float, bytes]]:
+    """Every frame the mock's stream gives, polled as the relay polls, with when it came."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    answer = await m.answer(outgoing(include_usage), "r")
+    frames: list[tuple[float, bytes]] = []
+    while (batch := answer.poll()) is not None:
+        if not batch:
+            await answer.wait()
+            continue
+        for frame in batch.out.split(b"\n\n")[:-1]:
+            frames.append((loop.time() - start, frame + b"\n\n"))
+    assert answer.saw_done
+    return frames
+
+
 async def collect(m: MockBackend, include_usage: bool) -> list[bytes]:
-    return [
-        f async for f in m.stream({"messages": []}, "r", chat=True, include_usage=include_usage)
-    ]
+    return [f for _, f in await polled(m, include_usage)]
 
 
 def test_stream_frames_match_the_openai_shape() -> None:
@@ -46,11 +66,7 @@ def test_stream_pace_follows_ttft_and_tokens_per_second() -> None:
     m = MockBackend(MockParams(reply_tokens=5, ttft_ms=50, tokens_per_second=100), "m")
 
     async def timed() -> list[float]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        return [
-            loop.time() - start async for _ in m.stream({}, "r", chat=True, include_usage=False)
-        ]
+        return [t for t, _ in await polled(m, include_usage=False)]
 
     times = run(timed())
     assert 0.045 <= times[0] < 0.2  # first frame after the time to first token

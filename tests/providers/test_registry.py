@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from pllm.config import ConfigError, load_settings
-from pllm.providers.base import Endpoint, HttpTarget
-from pllm.providers.openai_compat import COMPAT_ROWS, map_openai_error
+from pllm.providers.codec import Endpoint, HttpTarget
+from pllm.providers.openai.codec import COMPAT_ROWS, map_openai_error
 from pllm.providers.registry import build_deployments
 
 

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pllm.api.http import Request
 from pllm.budgets.ledger import BudgetExceeded
+from pllm.call import Call
 from pllm.config.schema import GeneralSettings, Settings
+from pllm.http import Request
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
 from pllm.principal import Budget, Principal
@@ -32,13 +33,16 @@ def settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     return Settings(file="t.yaml", deployments=(), general=general)
 
 
-def finished_request(n: int, principal: Principal) -> Request:
+def finished_request(n: int, principal: Principal) -> tuple[Request, Call]:
     req = Request({"path": "/v1/chat/completions", "headers": []}, _never, _never)
     req.request_id = f"req-{n}"
-    req.principal = principal
-    req.model, req.deployment, req.status, req.attempts = "m", "m/0", 200, 1
-    req.price, req.usage = Price(input=0.0, output=0.5), Usage(3, 2, 5)
-    return req
+    req.status = 200
+    call = Call()
+    call.principal = principal
+    call.model, call.deployment, call.attempts = "m", "m/0", 1
+    call.usage = Usage(3, 2, 5)
+    call.cost = Price(input=0.0, output=0.5).cost(3, 2, 0)
+    return req, call
 
 
 async def wait_for(check: Any, timeout: float = 10.0) -> None:
@@ -59,7 +63,7 @@ def test_records_reach_the_store_and_budgets_sync(tmp_path: Path) -> None:
         store = opened[0]
         p = Principal(kind="key", role="member", key_id="k1", user_id="u1", group_ids=("g1",))
         for n in range(20):
-            accounting.record(finished_request(n, p), "chat/completions")
+            accounting.record(*finished_request(n, p), "chat/completions")
 
         async def all_written() -> bool:
             return await count_spend(store) == 20
@@ -102,7 +106,7 @@ def test_worker_started_while_the_database_is_down_connects_later(
         try:
             await accounting.start(on_open=opened.append)
             assert accounting.store is None and not opened
-            accounting.record(finished_request(1, Principal(kind="open", role="admin")), "chat")
+            accounting.record(*finished_request(1, Principal(kind="open", role="admin")), "chat")
             await asyncio.to_thread(postgres_server.start)
 
             async def connected() -> bool:

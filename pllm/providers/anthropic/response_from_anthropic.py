@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from pllm.translate.usage import AnthropicUsage
+from pllm.providers.anthropic.usage import AnthropicUsage
 from pllm.usage import Usage
 
 FINISH_REASON = {

@@ -1,6 +1,9 @@
-"""OpenAI and every service that speaks its API: one provider, configured by a table of rows.
+"""OpenAI's wire format, and every service that speaks it: one codec, configured by a table of
+rows.
 
-Adding a service is adding a row (default base URL, key variable, quirks), not a module.
+Adding a service is adding a row (default base URL, key variable, quirks), not a module. The
+request passes through with only ``model`` rewritten, the reply passes through as bytes, and a
+stream is re-framed, checked and read for usage entirely in Rust (the ``"openai"`` relays).
 """
 
 from __future__ import annotations
@@ -13,7 +16,20 @@ import msgspec
 from pllm.config import DeploymentConfig
 from pllm.config.problems import Problems
 from pllm.errors import GatewayError
-from pllm.providers.base import ALL_ENDPOINTS, Endpoint, HttpTarget
+from pllm.providers.codec import (
+    OPENAI_ENDPOINTS,
+    Deployment,
+    Endpoint,
+    HttpTarget,
+    Json,
+    Outgoing,
+    Relay,
+    StreamTranslator,
+    Target,
+    usage_requested,
+)
+from pllm.providers.openai.stream import OpenAIStream
+from pllm.usage import Usage, usage_of_reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +42,7 @@ class CompatRow:
     # Appended to a user-given api_base that lacks it (Ollama is configured without /v1).
     base_suffix: str = ""
     stream_usage: bool = True
-    endpoints: frozenset[Endpoint] = ALL_ENDPOINTS
+    endpoints: frozenset[Endpoint] = OPENAI_ENDPOINTS
 
 
 COMPAT_ROWS: dict[str, CompatRow] = {
@@ -69,6 +85,7 @@ class _ErrorObject(msgspec.Struct):
 
 
 _probe = msgspec.json.Decoder(_ErrorProbe)
+_encode = msgspec.json.Encoder().encode
 _error_object = msgspec.json.Decoder(_ErrorObject | str)
 
 # Upstream headers worth handing to the client with an error (rate-limit hints).
@@ -120,17 +137,62 @@ def _map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) 
     return GatewayError(status, message, headers=fwd, code="upstream_error")
 
 
-class OpenAICompatProvider:
+class OpenAIFormat:
+    """The OpenAI-format codec steps, shared by every OpenAI-compatible service, Azure and
+    the in-process mock; they differ only in ``configure``."""
+
+    name: str
+    endpoints: frozenset[Endpoint] = OPENAI_ENDPOINTS
+    # Whether the upstream accepts ``stream_options.include_usage`` (usage on streams).
+    stream_usage = True
+
+    def encode(
+        self, dep: Deployment, endpoint: Endpoint, payload: Json, *, stream: bool, usage_chunk: bool
+    ) -> Outgoing:
+        body = {**payload, "model": dep.upstream_model}
+        relay: Relay = "none"
+        if stream:
+            relay = "openai"
+            if self.stream_usage and not usage_requested(body):
+                # The gateway records every stream's usage: it asks for the usage chunk and,
+                # when the client did not, the relay strips it again.
+                options = body.get("stream_options")
+                extra = options if isinstance(options, dict) else {}
+                body["stream_options"] = {**extra, "include_usage": True}
+                if not usage_chunk:
+                    relay = "openai-strip-usage"
+        return Outgoing(
+            endpoint,
+            body,
+            _encode(body),
+            model=payload["model"],
+            stream=stream,
+            relay=relay,
+            usage_chunk=usage_chunk,
+        )
+
+    def decode(self, dep: Deployment, out: Outgoing, body: bytes) -> tuple[bytes, Usage | None]:
+        return body, usage_of_reply(body)
+
+    def translator(self, dep: Deployment, out: Outgoing) -> StreamTranslator:
+        return OpenAIStream(dep.id)
+
+    def error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+        return map_openai_error(status, headers, body)
+
+
+class OpenAICompatCodec(OpenAIFormat):
     """``openai/`` and every row of :data:`COMPAT_ROWS`."""
 
     def __init__(self, row: CompatRow) -> None:
         self.row = row
         self.name = row.name
         self.endpoints = row.endpoints
+        self.stream_usage = row.stream_usage
 
     def configure(
         self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
-    ) -> HttpTarget | None:
+    ) -> Target | None:
         row = self.row
         base = cfg.api_base or row.default_base
         if base is None:
@@ -153,7 +215,4 @@ class OpenAICompatProvider:
             headers.append(("openai-organization", cfg.organization))
         headers.extend(cfg.extra_headers)
         urls = {e: f"{base}/{e.value}" for e in self.endpoints}
-        return HttpTarget(urls=urls, headers=headers, stream_usage=row.stream_usage)
-
-    def map_error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
-        return map_openai_error(status, headers, body)
+        return HttpTarget(urls=urls, headers=headers)

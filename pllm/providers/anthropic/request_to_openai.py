@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from pllm.errors import bad_request
-from pllm.translate.content import image_url, text_of
+from pllm.providers.anthropic.content import image_url, text_of
 
 _encode = msgspec.json.Encoder().encode
 

@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 
 from pllm.errors import GatewayError
-from pllm.translate.errors import openai_error_from_anthropic
-from pllm.translate.response_from_anthropic import AnthropicMessage, Block, finish_reason
-from pllm.translate.usage import AnthropicUsage
+from pllm.providers.anthropic.errors import openai_error_from_anthropic
+from pllm.providers.anthropic.response_from_anthropic import AnthropicMessage, Block, finish_reason
+from pllm.providers.anthropic.usage import AnthropicUsage
 from pllm.usage import Usage
 
 DONE = b"data: [DONE]\n\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from pllm.api.http import Receive
+from pllm.http import Receive
 
 
 class DisconnectWatch:

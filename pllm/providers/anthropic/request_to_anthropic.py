@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from pllm.errors import bad_request
-from pllm.translate.content import openai_content_to_blocks, text_of
+from pllm.providers.anthropic.content import openai_content_to_blocks, text_of
 
 # Longest reply a model may give when the client sets no max_tokens (Anthropic requires one).
 _DEFAULT_MAX_TOKENS: tuple[tuple[str, int], ...] = (

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from pllm.translate.usage import OpenAIUsage
+from pllm.providers.anthropic.usage import OpenAIUsage
 from pllm.usage import Usage
 
 STOP_REASON = {

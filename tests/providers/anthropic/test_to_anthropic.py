@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pllm_accel
-from pllm.translate import (
+from pllm.providers.anthropic import (
     OpenAIToAnthropicStream,
     anthropic_to_openai_request,
     openai_to_anthropic_response,
@@ -188,8 +188,8 @@ def test_chat_stream_to_message_events() -> None:
         b"".join(b"data: " + json.dumps(f).encode() + b"\n\n" for f in frames) + b"data: [DONE]\n\n"
     )
     t = OpenAIToAnthropicStream("gpt")
-    out = b"".join(t.feed(d) for _, d in pllm_accel.SseParser().feed(data))
-    events = [(n, json.loads(d)) for n, d in pllm_accel.SseParser().feed(out)]
+    out = b"".join(t.feed(e.data) for e in pllm_accel.SseParser().feed(data))
+    events = [(e.event, json.loads(e.data)) for e in pllm_accel.SseParser().feed(out)]
     assert [n for n, _ in events] == [
         "message_start",
         "content_block_start",
@@ -232,7 +232,7 @@ def test_chat_stream_to_message_events() -> None:
 def test_chat_stream_error_chunk_becomes_an_error_event() -> None:
     t = OpenAIToAnthropicStream("gpt")
     out = t.feed(b'{"error": {"message": "boom", "type": "server_error"}}')
-    events = [(n, json.loads(d)) for n, d in pllm_accel.SseParser().feed(out)]
+    events = [(e.event, json.loads(e.data)) for e in pllm_accel.SseParser().feed(out)]
     assert events[-1] == (
         "error",
         {"type": "error", "error": {"type": "api_error", "message": "boom"}},

@@ -7,16 +7,14 @@ from urllib.parse import quote
 
 from pllm.config import DeploymentConfig
 from pllm.config.problems import Problems
-from pllm.errors import GatewayError
-from pllm.providers.base import ALL_ENDPOINTS, HttpTarget
-from pllm.providers.openai_compat import map_openai_error
+from pllm.providers.codec import HttpTarget
+from pllm.providers.openai.codec import OpenAIFormat
 
 DEFAULT_API_VERSION = "2024-10-21"
 
 
-class AzureProvider:
+class AzureCodec(OpenAIFormat):
     name = "azure"
-    endpoints = ALL_ENDPOINTS
 
     def configure(
         self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
@@ -39,7 +37,4 @@ class AzureProvider:
         query = f"?api-version={quote(version, safe='')}"
         urls = {e: f"{root}/{e.value}{query}" for e in self.endpoints}
         headers = [("content-type", "application/json"), ("api-key", key), *cfg.extra_headers]
-        return HttpTarget(urls=urls, headers=headers, stream_usage=True)
-
-    def map_error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
-        return map_openai_error(status, headers, body)
+        return HttpTarget(urls=urls, headers=headers)

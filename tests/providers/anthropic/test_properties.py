@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pllm_accel
-from pllm.translate import (
+from pllm.providers.anthropic import (
     AnthropicToOpenAIStream,
     OpenAIToAnthropicStream,
     anthropic_to_openai_request,
@@ -170,7 +170,7 @@ def anthropic_streams(draw: st.DrawFn) -> tuple[dict[str, Any], list[list[str]]]
 def _translate(pieces: list[bytes], include_usage: bool) -> tuple[bytes, AnthropicToOpenAIStream]:
     parser = pllm_accel.SseParser()
     t = AnthropicToOpenAIStream(include_usage=include_usage, created=7)
-    out = b"".join(t.feed(name, data) for piece in pieces for name, data in parser.feed(piece))
+    out = b"".join(t.feed(e.event, e.data) for piece in pieces for e in parser.feed(piece))
     return out, t
 
 
@@ -257,7 +257,7 @@ def test_any_chunking_of_an_openai_stream_gives_the_same_anthropic_events(
     def run(pieces: list[bytes]) -> tuple[bytes, OpenAIToAnthropicStream]:
         parser = pllm_accel.SseParser()
         t = OpenAIToAnthropicStream("m")
-        return b"".join(t.feed(d) for p in pieces for _, d in parser.feed(p)), t
+        return b"".join(t.feed(e.data) for p in pieces for e in parser.feed(p)), t
 
     whole, t = run([data])
     assert run(_splits(data, cuts))[0] == whole

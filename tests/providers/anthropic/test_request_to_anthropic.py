@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pllm.errors import GatewayError
-from pllm.translate import openai_to_anthropic_request
+from pllm.providers.anthropic import openai_to_anthropic_request
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
 

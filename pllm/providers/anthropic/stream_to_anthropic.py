@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 
 from pllm.errors import GatewayError
-from pllm.translate.errors import anthropic_error_body
-from pllm.translate.response_to_anthropic import message_id, stop_reason
-from pllm.translate.usage import OpenAIUsage
+from pllm.providers.anthropic.errors import anthropic_error_body
+from pllm.providers.anthropic.response_to_anthropic import message_id, stop_reason
+from pllm.providers.anthropic.usage import OpenAIUsage
 from pllm.usage import Usage
 
 

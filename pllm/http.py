@@ -1,4 +1,10 @@
-"""ASGI plumbing: the request object handlers get, body reading with a cap, responses."""
+"""The ground floor of HTTP: ASGI types, one request/response exchange, body reading with a cap.
+
+:class:`Request` is the HTTP side of a request only — path, headers, id, whether and how it was
+answered. What the gateway decides and measures while serving a model call (principal, model,
+deployment, usage, cost) is a separate record, :class:`pllm.call.Call`. Both are on the ground
+floor, so every layer above can take them without importing upward.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,13 @@ from typing import Any
 
 import msgspec
 
-from pllm.budgets.ledger import Reservation
 from pllm.errors import GatewayError, bad_request
-from pllm.pricing.table import Price
-from pllm.principal import OPEN, Principal
-from pllm.usage import Usage
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Headers = tuple[tuple[str, str], ...]
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -41,23 +44,14 @@ def _request_id(given: bytes | None) -> str:
 
 
 class Request:
-    """One HTTP exchange, plus what the access log records about it."""
+    """One HTTP exchange: what came in, and whether and how it was answered."""
 
     __slots__ = (
         "arrived_at",
-        "attempts",
-        "budget_hold",
-        "cost",
-        "deadline",
-        "deployment",
         "error",
         "extra_headers",
         "headers",
-        "model",
         "path",
-        "price",
-        "principal",
-        "rate_ticket",
         "receive",
         "request_id",
         "scope",
@@ -65,9 +59,6 @@ class Request:
         "started",
         "started_at",
         "status",
-        "stream",
-        "upstream_head_at",
-        "usage",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,35 +72,13 @@ class Request:
         self.arrived_at = time.time()
         self.started = False
         self.status = 0
-        self.model: str | None = None
-        self.deployment: str | None = None
-        self.stream = False
-        self.usage: Usage | None = None
+        # The code of the error answered, or of the failure that ended a started stream.
         self.error: str | None = None
-        # perf_counter() by which a response must have started (router_settings.timeout).
-        self.deadline: float | None = None
-        # When the upstream's response head arrived (for time-to-first-byte).
-        self.upstream_head_at: float | None = None
         # Added to the response head (which model served it, attempts made).
         self.extra_headers: list[tuple[bytes, bytes]] = []
-        self.principal: Principal = OPEN
-        self.attempts = 0
-        # The serving deployment's price; with usage it gives the cost (USD).
-        self.price: Price | None = None
-        self.cost: float | None = None
-        # What the request holds while it runs: a limiter ticket, a budget reservation.
-        self.rate_ticket = 0
-        self.budget_hold: Reservation | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started_at) * 1000
-
-    def settle_cost(self) -> float | None:
-        """The cost from the deployment's price and the usage, once both are known."""
-        if self.cost is None and self.price is not None and self.usage is not None:
-            u = self.usage
-            self.cost = self.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens())
-        return self.cost
 
     async def read_body(self, cap: int) -> bytes:
         """The whole body; 413 as soon as it is known to exceed ``cap`` bytes."""
@@ -134,28 +103,19 @@ class Request:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _head(
-        self, status: int, content_type: bytes, extra: tuple[tuple[str, str], ...]
-    ) -> list[tuple[bytes, bytes]]:
+    def _head(self, content_type: bytes, extra: Headers) -> list[tuple[bytes, bytes]]:
         headers = [(b"content-type", content_type), (b"x-request-id", self.request_id.encode())]
         headers.extend(self.extra_headers)
         headers.extend((k.encode(), v.encode()) for k, v in extra)
         return headers
 
     async def respond(
-        self,
-        status: int,
-        body: bytes,
-        *,
-        content_type: bytes = JSON,
-        extra: tuple[tuple[str, str], ...] = (),
+        self, status: int, body: bytes, *, content_type: bytes = JSON, extra: Headers = ()
     ) -> None:
         self.started = True
         self.status = status
-        headers = self._head(status, content_type, extra)
+        headers = self._head(content_type, extra)
         headers.append((b"content-length", str(len(body)).encode()))
-        if status == 200 and self.settle_cost() is not None:
-            headers.append((b"x-pllm-cost", repr(round(self.cost or 0.0, 10)).encode()))
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -165,9 +125,8 @@ class Request:
 
     async def start_stream(self) -> None:
         self.started = True
-        self.stream = True
         self.status = 200
-        headers = self._head(200, EVENT_STREAM, ())
+        headers = self._head(EVENT_STREAM, ())
         headers.append((b"cache-control", b"no-cache"))
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
 

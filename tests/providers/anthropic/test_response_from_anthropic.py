@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import pllm_accel
-from pllm.providers.anthropic import map_anthropic_error
-from pllm.translate import AnthropicToOpenAIStream, anthropic_to_openai_response
+from pllm.providers.anthropic import AnthropicToOpenAIStream, anthropic_to_openai_response
+from pllm.providers.anthropic.codec import map_anthropic_error
 from pllm.usage import PromptTokensDetails, Usage
 from tests.fakes.anthropic_wire import (
     ERROR_TYPES,
@@ -89,7 +89,7 @@ def translate_stream(
 ) -> tuple[list[Any], AnthropicToOpenAIStream]:
     parser = pllm_accel.SseParser()
     t = AnthropicToOpenAIStream(include_usage=include_usage, created=1)
-    out = b"".join(t.feed(name, data) for name, data in parser.feed(b"".join(frames)))
+    out = b"".join(t.feed(e.event, e.data) for e in parser.feed(b"".join(frames)))
     chunks: list[Any] = []
     for line in out.split(b"\n\n"):
         if line:

@@ -1,0 +1,152 @@
+"""The request path of every model call, top to bottom.
+
+The API handlers parse and validate a request and hand it here with its surface (the client's
+format: OpenAI, or Anthropic's Messages) and endpoint. From then on every call, streaming or
+not, whichever provider serves it, goes through the same steps:
+
+1. **model**     the model group must exist (404 otherwise);
+2. **gate**      the principal may use it; its key/user/group limits give a ticket and its
+                 budgets a reservation of the maximum cost (403/429 otherwise) — before any
+                 queueing, so a request over its limits never waits for a slot;
+3. **admit**     load shedding: a slot among ``max_in_flight``, or a short queue, or 503;
+4. **route**     pick a deployment and forward the request to it (:mod:`.forward`: the codec
+                 builds it, the native client or an in-process target sends it, the head of
+                 the answer is read), retried and fallen back by :class:`RoutingEngine` until
+                 one answers or the error is final;
+5. **respond**   a whole reply goes back with its cost; a stream is relayed event by event
+                 (:mod:`.relay`), and a client that leaves cancels it;
+6. **report**    the router learns how the response went (health, latency, tokens);
+7. **release**   the gate's ticket and reservation are settled with the actual usage and cost;
+8. **account**   once the exchange is over, whatever its outcome, the app calls
+                 :func:`account`: the spend record and the request counter.
+
+Authentication happens before the handler (the app resolves the credential into
+``call.principal``), so an unauthenticated request never reaches this module.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from pllm.call import Call
+from pllm.http import Request
+from pllm.pipeline.disconnect import DisconnectWatch
+from pllm.pipeline.forward import Reply, Streaming, forward
+from pllm.pipeline.relay import relay
+from pllm.providers.codec import Endpoint
+from pllm.providers.surface import Surface
+from pllm.routing.engine import BROKEN_STREAM, Outcome, Routed
+from pllm.usage import prompt_tokens_estimate, reply_cap
+
+if TYPE_CHECKING:
+    from pllm.state import AppState
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def serve(
+    state: AppState,
+    req: Request,
+    call: Call,
+    surface: Surface,
+    endpoint: Endpoint,
+    model: str,
+    payload: dict[str, Any],
+    *,
+    stream: bool,
+) -> None:
+    """Serves one validated model call; raises the :class:`GatewayError` the client sees
+    when nothing has been sent yet."""
+    state.registry.group(model)  # 1. model
+    call.model = model
+    call.stream = stream
+    prompt, cap = prompt_tokens_estimate(req.headers), reply_cap(payload)
+    tokens = prompt + (cap or 0)
+    holds = state.gate.admit(call.principal, model, prompt, cap)  # 2. gate
+    try:
+        if not state.admission.try_acquire():  # 3. admit
+            await state.admission.acquire(req)
+        try:
+            if not stream:
+                await _answer(state, req, call, surface, endpoint, payload, tokens)
+                return
+            # A stream ends early, and cancels its upstream request, when the client leaves.
+            with DisconnectWatch(req.receive) as watch:
+                await _answer(state, req, call, surface, endpoint, payload, tokens)
+            if watch.fired:
+                req.error = "client_disconnected"
+        finally:
+            state.admission.release()
+    finally:
+        state.gate.release(holds, call.usage, call.cost)  # 7. release
+
+
+async def _answer(
+    state: AppState,
+    req: Request,
+    call: Call,
+    surface: Surface,
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    tokens: int,
+) -> None:
+    # 4. route: pick → forward, retried and fallen back until a deployment answers.
+    attempt = functools.partial(
+        forward,
+        state.http_client(),
+        req,
+        call,
+        surface,
+        endpoint=endpoint,
+        payload=payload,
+        max_response_bytes=state.settings.general.max_response_body_bytes,
+    )
+    try:
+        routed = await state.engine.route(call, endpoint, tokens, attempt)
+    finally:
+        req.extra_headers = _served_headers(call)
+    outcome: Outcome = "neutral"
+    try:
+        answer = routed.result
+        if isinstance(answer, Reply):  # 5. respond
+            call.usage = answer.usage
+            cost = _settle_cost(state, call, routed)
+            extra = (("x-pllm-cost", repr(round(cost, 10))),) if cost is not None else ()
+            await req.respond(200, answer.body, extra=extra)
+            outcome = "success"
+        else:  # 5. relay
+            await relay(req, call, answer, surface)
+            outcome = "failure" if req.error in BROKEN_STREAM else "success"
+    finally:
+        _settle_cost(state, call, routed)
+        state.engine.finish(routed, call, tokens, outcome)  # 6. report
+
+
+def _settle_cost(state: AppState, call: Call, routed: Routed[Reply | Streaming]) -> float | None:
+    """The call's cost from the serving deployment's price and the usage, once both are
+    known (USD)."""
+    price, usage = state.engine.price(routed), call.usage
+    if price is not None and usage is not None:
+        call.cost = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens())
+    return call.cost
+
+
+def _served_headers(call: Call) -> list[tuple[bytes, bytes]]:
+    """Which model group served a fallback, and how many attempts were made."""
+    headers: list[tuple[bytes, bytes]] = []
+    if call.served_by is not None and call.served_by != call.model:
+        headers.append((b"x-pllm-model", call.served_by.encode()))
+    if call.attempts > 1:
+        headers.append((b"x-pllm-attempts", str(call.attempts).encode()))
+    return headers
+
+
+def account(state: AppState, req: Request, call: Call) -> None:
+    """8. account: the request counter and the spend record, once the exchange is over."""
+    if call.model is None:
+        return
+    state.metrics.inc("pllm_requests_total", (("model", call.model), ("status", str(req.status))))
+    state.accounting.record(req, call, req.path.removeprefix("/v1/").lstrip("/"))

@@ -1,1 +1,0 @@
-"""Relaying streams to clients as events arrive, and noticing when a client leaves."""
