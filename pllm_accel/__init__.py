@@ -13,53 +13,12 @@ from __future__ import annotations
 
 import asyncio
 
-from pllm_accel._native import (
-    CancelOnDone,
-    DeploymentHealth,
-    HttpClient,
-    InvalidUpstreamRequest,
-    Limiter,
-    NoDeploymentAvailable,
-    Refusal,
-    Router,
-    SseEvent,
-    SseParser,
-    StreamBatch,
-    StreamUsage,
-    Target,
-    UpstreamBodyTooLarge,
-    UpstreamConnectError,
-    UpstreamError,
-    UpstreamProtocolError,
-    UpstreamResponse,
-    UpstreamTimeoutError,
-    __version__,
-)
+from pllm_accel import _native
+from pllm_accel._native import *  # noqa: F403 - the native classes, as the stub lists them
+from pllm_accel._native import HttpClient
 
-__all__ = [
-    "CancelOnDone",
-    "DeploymentHealth",
-    "HttpClient",
-    "InvalidUpstreamRequest",
-    "Limiter",
-    "NoDeploymentAvailable",
-    "Refusal",
-    "Router",
-    "SseEvent",
-    "SseParser",
-    "StreamBatch",
-    "StreamUsage",
-    "Target",
-    "UpstreamBodyTooLarge",
-    "UpstreamConnectError",
-    "UpstreamError",
-    "UpstreamProtocolError",
-    "UpstreamResponse",
-    "UpstreamTimeoutError",
-    "__version__",
-    "close_client",
-    "open_client",
-]
+__all__ = ["close_client", "open_client"]
+__all__ += _native.__all__
 
 
 def open_client(
