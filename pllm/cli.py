@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,22 @@ def _load_or_report(path: str) -> tuple[Settings, list[Deployment]] | None:
         return None
 
 
+Command = Callable[[argparse.Namespace], int]
+Configured = Callable[[argparse.Namespace, str, Settings, list[Deployment]], int]
+
+
+def _with_config(run: Configured) -> Command:
+    """A command that needs ``--config``: ``run`` gets its path, settings and deployments,
+    or the command exits 2 after printing every problem in it."""
+
+    def command(args: argparse.Namespace) -> int:
+        path = _config_path(args.config)
+        loaded = _load_or_report(path)
+        return 2 if loaded is None else run(args, path, *loaded)
+
+    return command
+
+
 def _print_problems(err: ConfigError) -> None:
     n = len(err.problems)
     print(f"config has {n} problem{'s' if n != 1 else ''}:", file=sys.stderr)
@@ -54,11 +70,10 @@ def _model_summary(deployments: list[Deployment]) -> dict[str, list[str]]:
 
 def check_config(args: argparse.Namespace) -> int:
     path = _config_path(args.file)
-    try:
-        settings, deployments = _load(path)
-    except ConfigError as e:
-        _print_problems(e)
+    loaded = _load_or_report(path)
+    if loaded is None:
         return 1
+    settings, deployments = loaded
     for note in settings.notes:
         print(f"note: {note}")
     models = _model_summary(deployments)
@@ -68,12 +83,10 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    path = _config_path(args.config)
-    loaded = _load_or_report(path)
-    if loaded is None:
-        return 2
-    settings, deployments = loaded
+@_with_config
+def serve(
+    args: argparse.Namespace, path: str, settings: Settings, deployments: list[Deployment]
+) -> int:
     configure_logging(settings.general.log_level)
     server = settings.server
     host = args.host or server.host
@@ -100,7 +113,7 @@ def serve(args: argparse.Namespace) -> int:
         _run_granian("pllm.app:create_app", host, port, workers, server.backpressure)
     finally:
         if admin is not None:
-            _stop_child(admin)
+            stop_child(admin)
     return 0
 
 
@@ -139,7 +152,8 @@ def _start_admin(settings: Settings, config: str, port: int) -> subprocess.Popen
     return child
 
 
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    """SIGINT, as Ctrl-C would send, then SIGKILL if it is still running after 10 s."""
     if child.poll() is None:
         child.send_signal(signal.SIGINT)
         try:
@@ -149,13 +163,11 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def serve_admin(args: argparse.Namespace) -> int:
+@_with_config
+def serve_admin(
+    args: argparse.Namespace, path: str, settings: Settings, _: list[Deployment]
+) -> int:
     """The admin API alone (``pllm serve`` starts it as a child process)."""
-    path = _config_path(args.config)
-    loaded = _load_or_report(path)
-    if loaded is None:
-        return 2
-    settings, _ = loaded
     configure_logging(settings.general.log_level)
     # The app migrates at startup if the schema is behind (pllm.store.schema.open_at_head).
     os.environ["PLLM_CONFIG"] = str(Path(path).resolve())
@@ -166,12 +178,8 @@ def serve_admin(args: argparse.Namespace) -> int:
     return 0
 
 
-def db_upgrade(args: argparse.Namespace) -> int:
-    path = _config_path(args.config)
-    loaded = _load_or_report(path)
-    if loaded is None:
-        return 2
-    settings, _ = loaded
+@_with_config
+def db_upgrade(args: argparse.Namespace, path: str, settings: Settings, _: list[Deployment]) -> int:
     if not _migrate(settings):
         return 1
     print("database is at the current schema")

@@ -129,12 +129,9 @@ async def list_budgets(call: Call) -> Reply:
 
 async def put_budget(call: Call) -> Reply:
     kind = _kind(call)
-    spec = await call.body(s.BudgetSet)
-    if spec.soft_budget is not None and spec.soft_budget > spec.max_budget:
-        raise bad_request(
-            "soft_budget is above max_budget.", param="soft_budget", code="invalid_field"
-        )
-    await _set_budget(call.store, kind, call.params["id"], msgspec.structs.asdict(spec))
+    fields = msgspec.structs.asdict(await call.body(s.BudgetSet))
+    service.check_budget(fields)
+    await _set_budget(call.store, kind, call.params["id"], fields)
     return Reply(200, await _one(call.store, kind, call.params["id"]))
 
 

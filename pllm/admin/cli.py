@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from pllm.admin.cli_backend import Backend, CliError, open_backend, record, table
-from pllm.principal import BUDGET_PERIODS, ROLES
+from pllm.principal import BUDGET_PERIODS, LIMIT_FIELDS, ROLES, LimitKind
 
 Command = Callable[[argparse.Namespace, Backend], Any]
 
@@ -56,13 +56,11 @@ def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
-    """The limit and budget options that were given."""
+    """The limit and budget options that were given (see _limit_options)."""
     body: dict[str, Any] = {}
     if args.models is not None:
         body["allowed_models"] = [m.strip() for m in args.models.split(",") if m.strip()]
-    body.update(
-        _given(args, ("rpm", "tpm", "max_parallel", "max_budget", "budget_period", "soft_budget"))
-    )
+    body.update(_given(args, [f.name for f in LIMIT_FIELDS if f.kind != "models"]))
     if args.metadata is not None:
         try:
             body["metadata"] = msgspec.json.decode(args.metadata)
@@ -184,14 +182,22 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
+# How each kind of limit is typed on the command line.
+_OPTION: dict[LimitKind, dict[str, Any]] = {
+    "count": {"type": int},
+    "money": {"type": float},
+    "period": {"choices": BUDGET_PERIODS},
+}
+
+
 def _limit_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", help="allowed models, comma-separated (default: all)")
-    p.add_argument("--rpm", type=int, help="requests per minute")
-    p.add_argument("--tpm", type=int, help="tokens per minute")
-    p.add_argument("--max-parallel", type=int, help="requests in flight at once")
-    p.add_argument("--max-budget", type=float, help="spend cap in USD")
-    p.add_argument("--budget-period", choices=BUDGET_PERIODS, help="when the budget resets")
-    p.add_argument("--soft-budget", type=float, help="alert threshold in USD")
+    """An option per field of LIMIT_FIELDS (``--max-budget`` for max_budget); the model
+    list is ``--models``, comma-separated."""
+    for f in LIMIT_FIELDS:
+        if f.kind == "models":
+            p.add_argument("--models", help=f"{f.meaning}; comma-separated")
+        else:
+            p.add_argument("--" + f.name.replace("_", "-"), help=f.meaning, **_OPTION[f.kind])
     p.add_argument("--metadata", help="a JSON object kept with the entity")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pllm.admin import schemas as s
 from pllm.admin import service
-from pllm.admin.routing import Route, reads_body, reads_id, reads_id_and_body, reads_query
+from pllm.admin.routing import Route, patch_route, reads_body, reads_id, reads_query
 
 ROUTES = [
     Route("POST", "/admin/keys", reads_body(s.KeyCreate, service.create_key), "Create a key",
@@ -17,9 +17,8 @@ ROUTES = [
           "Keys", query=s.KeyListQuery, response=s.KeyPage),
     Route("GET", "/admin/keys/{id}", reads_id(service.get_key), "Read a key", "Keys",
           response=s.KeyView),
-    Route("PATCH", "/admin/keys/{id}", reads_id_and_body(s.KeyUpdate, service.update_key),
-          "Update a key", "Keys", body=s.KeyUpdate, response=s.KeyView,
-          description="Fields left out are unchanged; a field sent as null is cleared."),
+    patch_route("/admin/keys/{id}", s.KeyUpdate, service.update_key, "Update a key", "Keys",
+                s.KeyView),
     Route("POST", "/admin/keys/{id}/revoke", reads_id(service.revoke_key), "Revoke a key",
           "Keys", response=s.KeyView,
           description="The key stops working within a second; its record and spend stay."),

@@ -30,7 +30,7 @@ from pllm.admin.periods import (
 from pllm.admin.routing import Call, Reply, Route
 from pllm.admin.schemas import MemberRole
 from pllm.errors import GatewayError, bad_request
-from pllm.principal import Role
+from pllm.principal import LIMIT_FIELDS, LimitKind, Role
 from pllm.store import spend_store
 from pllm.store.engine import Store
 
@@ -66,16 +66,16 @@ class _Field:
     to_litellm: Callable[[Any], Any] = _same
 
 
-# The limits every LiteLLM key, user and team payload has. In LiteLLM an empty models list
-# means every model, which pllm says with null.
+# How a kind of limit changes between LiteLLM's form and pllm's, both ways. In LiteLLM an
+# empty models list means every model, which pllm says with null; LiteLLM gives a budget's
+# period as a duration ("30d").
+_CONVERT: dict[LimitKind, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "models": (lambda m: m or None, lambda m: m or []),
+    "period": (budget_period_from_litellm, litellm_budget_duration),
+}
+# The limits every LiteLLM key, user and team payload has, under both names.
 _LIMITS = (
-    _Field("models", "allowed_models", lambda m: m or None, lambda m: m or []),
-    _Field("max_budget", "max_budget"),
-    _Field("soft_budget", "soft_budget"),
-    _Field("budget_duration", "budget_period", budget_period_from_litellm, litellm_budget_duration),
-    _Field("rpm_limit", "rpm"),
-    _Field("tpm_limit", "tpm"),
-    _Field("max_parallel_requests", "max_parallel"),
+    *(_Field(f.litellm, f.name, *_CONVERT.get(f.kind, (_same, _same))) for f in LIMIT_FIELDS),
     _Field("metadata", "metadata"),
 )
 _KEY_FIELDS = (
@@ -128,7 +128,7 @@ def _info(view: s.KeyView, spend: float) -> dict[str, Any]:
 
 
 async def key_info_of(store: Store, view: s.KeyView) -> ls.KeyInfo:
-    spend = await _key_spend(store, view.id, view.budget_period)
+    spend = await _key_spend(store, view.id, s.limits_of(view)["budget_period"])
     return ls.KeyInfo(**_info(view, spend))
 
 

@@ -8,12 +8,23 @@ empty ``models`` list means every model, and it means the same here.
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from pllm.admin.schemas import Duration, Email, Id, Input, Money, Name, Output, PositiveInt
+from pllm.admin.schemas import (
+    Duration,
+    Email,
+    Id,
+    Input,
+    Metadata,
+    Name,
+    Output,
+    input_limits,
+    limits_struct,
+)
+from pllm.principal import LIMIT_FIELDS, LimitKind, Money, PositiveInt
 
 LiteLLMRole = Literal[
     "proxy_admin",
@@ -26,35 +37,57 @@ LiteLLMRole = Literal[
 ]
 Models = list[str]
 
+# ---------------------------------------------------------------- the limits, from LIMIT_FIELDS
 
-class KeyGenerate(Input):
-    models: Models | None = None
-    max_budget: Money | None = None
-    soft_budget: Money | None = None
-    budget_duration: str | None = None
-    rpm_limit: PositiveInt | None = None
-    tpm_limit: PositiveInt | None = None
-    max_parallel_requests: PositiveInt | None = None
+# LiteLLM's type for each kind of limit, under LiteLLM's names (LimitField.litellm). Its
+# model names have no bounds of their own, and its budget_duration is a duration ("30d"),
+# which litellm.py turns into a period.
+_IN: dict[LimitKind, Any] = {"models": Models, "count": PositiveInt, "money": Money, "period": str}
+# In an answer an empty models list means every model, so it is never null.
+_OUT: dict[LimitKind, Any] = {
+    "models": Models,
+    "count": int | None,
+    "money": float | None,
+    "period": str | None,
+}
+
+
+def _answer(name: str, *, without: tuple[str, ...] = ()) -> Any:
+    """The limits in one of LiteLLM's answers; ``without``: those LiteLLM's lacks."""
+    fields = [(f.litellm, _OUT[f.kind]) for f in LIMIT_FIELDS if f.litellm not in without]
+    return limits_struct(name, Output, fields, __name__)
+
+
+if TYPE_CHECKING:
+    # As in schemas: the type checker sees the plain bases, and litellm.py reads the limit
+    # fields by name.
+    LimitsIn = Input
+    LimitsPatch = Input
+    _KeyLimits = Output
+    _UserLimits = Output
+    _TeamLimits = Output
+else:
+    LimitsIn, LimitsPatch = input_limits(__name__, ((f.litellm, _IN[f.kind]) for f in LIMIT_FIELDS))
+    _KeyLimits = _answer("_KeyLimits")
+    _UserLimits = _answer("_UserLimits", without=("soft_budget", "max_parallel_requests"))
+    _TeamLimits = _answer("_TeamLimits", without=("soft_budget",))
+
+
+# ---------------------------------------------------------------- requests
+
+
+class KeyGenerate(LimitsIn):
     user_id: Id | None = None
     team_id: Id | None = None
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     duration: Duration | None = None
     key_alias: Name | None = None
 
 
-class KeyUpdate(Input):
+class KeyUpdate(LimitsPatch, kw_only=True):  # kw_only: a required field after optional ones
     # The key's secret, its token (SHA-256) or its id.
     key: str
-    models: Models | UnsetType | None = UNSET
-    max_budget: Money | UnsetType | None = UNSET
-    soft_budget: Money | UnsetType | None = UNSET
-    budget_duration: str | UnsetType | None = UNSET
-    rpm_limit: PositiveInt | UnsetType | None = UNSET
-    tpm_limit: PositiveInt | UnsetType | None = UNSET
-    max_parallel_requests: PositiveInt | UnsetType | None = UNSET
     user_id: Id | UnsetType | None = UNSET
     team_id: Id | UnsetType | None = UNSET
-    metadata: dict[str, Any] | UnsetType = UNSET
     duration: Duration | UnsetType = UNSET
     key_alias: Name | UnsetType | None = UNSET
 
@@ -67,20 +100,12 @@ class KeyInfoQuery(Input):
     key: str | None = None
 
 
-class UserNew(Input):
+class UserNew(LimitsIn):
     user_id: Id | None = None
     user_email: Email | None = None
     user_alias: Name | None = None
     user_role: LiteLLMRole = "internal_user"
     teams: list[Id] | None = None
-    models: Models | None = None
-    max_budget: Money | None = None
-    soft_budget: Money | None = None
-    budget_duration: str | None = None
-    tpm_limit: PositiveInt | None = None
-    rpm_limit: PositiveInt | None = None
-    max_parallel_requests: PositiveInt | None = None
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     # LiteLLM creates a key for the new user unless told not to.
     auto_create_key: bool = True
     key_alias: Name | None = None
@@ -93,18 +118,10 @@ class TeamMember(Input):
     user_email: Email | None = None
 
 
-class TeamNew(Input):
+class TeamNew(LimitsIn):
     team_id: Id | None = None
     team_alias: Name | None = None
-    models: Models | None = None
-    max_budget: Money | None = None
-    soft_budget: Money | None = None
-    budget_duration: str | None = None
-    tpm_limit: PositiveInt | None = None
-    rpm_limit: PositiveInt | None = None
-    max_parallel_requests: PositiveInt | None = None
     members_with_roles: list[TeamMember] = msgspec.field(default_factory=list)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class SpendLogsQuery(Input):
@@ -119,22 +136,15 @@ class SpendLogsQuery(Input):
 # ---------------------------------------------------------------- responses
 
 
-class KeyInfo(Output):
+class KeyInfo(_KeyLimits):
     token: str  # pllm's key id
     key_name: str  # "sk-AbCd…wxyz"
     key_alias: str | None
     spend: float
     expires: str | None
-    models: list[str]
     user_id: str | None
     team_id: str | None
-    max_parallel_requests: int | None
-    tpm_limit: int | None
-    rpm_limit: int | None
-    max_budget: float | None
-    soft_budget: float | None
-    budget_duration: str | None
-    metadata: dict[str, Any]
+    metadata: Metadata
     blocked: bool
     created_at: str
     updated_at: str
@@ -153,18 +163,13 @@ class KeyDeleted(Output):
     deleted_keys: list[str]
 
 
-class UserCreated(Output):
+class UserCreated(_UserLimits):
     user_id: str
     user_email: str | None
     user_alias: str | None
     user_role: str
     teams: list[str]
-    models: list[str]
-    max_budget: float | None
-    budget_duration: str | None
-    tpm_limit: int | None
-    rpm_limit: int | None
-    metadata: dict[str, Any]
+    metadata: Metadata
     # The new user's key (the secret, this once) and its id; null with auto_create_key false.
     key: str | None
     token: str | None
@@ -176,17 +181,11 @@ class TeamMemberOut(Output):
     role: str
 
 
-class TeamCreated(Output):
+class TeamCreated(_TeamLimits):
     team_id: str
     team_alias: str | None
-    models: list[str]
-    max_budget: float | None
-    budget_duration: str | None
-    tpm_limit: int | None
-    rpm_limit: int | None
-    max_parallel_requests: int | None
     members_with_roles: list[TeamMemberOut]
-    metadata: dict[str, Any]
+    metadata: Metadata
 
 
 class SpendLog(Output):

@@ -180,6 +180,27 @@ class Route:
         return params
 
 
+def patch_route(
+    path: str,
+    kind: type[T],
+    op: Callable[[Store, str, T], Awaitable[Any]],
+    summary: str,
+    tag: str,
+    response: type,
+) -> Route:
+    """``PATCH path`` (``…/{id}``) with a ``kind`` body, whose fields default to UNSET."""
+    return Route(
+        "PATCH",
+        path,
+        reads_id_and_body(kind, op),
+        summary,
+        tag,
+        body=kind,
+        response=response,
+        description="Fields left out are unchanged; a field sent as null is cleared.",
+    )
+
+
 class Router:
     def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = tuple(routes)

@@ -8,20 +8,18 @@ unchanged, a field sent as ``null`` is cleared. The OpenAPI document is generate
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from pllm.principal import BudgetPeriod, Role
+from pllm.principal import LIMIT_FIELDS, BudgetPeriod, LimitKind, Money, Role
 
-PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-Money = Annotated[float, msgspec.Meta(ge=0)]
 # Ids appear in URL paths, so no slashes or whitespace.
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
 Name = Annotated[str, msgspec.Meta(max_length=256)]
 Email = Annotated[str, msgspec.Meta(max_length=320)]
-ModelList = list[Annotated[str, msgspec.Meta(min_length=1, max_length=256)]]
 # UNIX seconds
 Timestamp = Annotated[float, msgspec.Meta(ge=0)]
 # "30s", "15m", "12h", "30d", "2w"
@@ -39,29 +37,68 @@ class Output(msgspec.Struct, kw_only=True, omit_defaults=False):
     pass
 
 
+# ---------------------------------------------------------------- the limits, from LIMIT_FIELDS
+
+# A field as msgspec.defstruct takes it: (name, type), or (name, type, default).
+Field = tuple[str, Any] | tuple[str, Any, Any]
+Metadata = dict[str, Any]
+
+# A view shows what is stored, unbounded: a value written before a bound was tightened
+# still reads back.
+_STORED: dict[LimitKind, Any] = {"models": list[str], "count": int, "money": float, "period": str}
+
+
+def limits_struct(name: str, base: type, fields: Iterable[Field], module: str) -> Any:
+    """A ``base`` Struct with ``fields``: the bodies and views that carry the limits get
+    them from ``LIMIT_FIELDS`` instead of listing them again."""
+    return msgspec.defstruct(name, list(fields), bases=(base,), module=module)
+
+
+def input_limits(module: str, limits: Iterable[tuple[str, Any]]) -> tuple[Any, Any]:
+    """The bases of create and PATCH bodies: the ``limits`` (name, type) and the metadata
+    every entity takes. A limit a create body leaves out is None (no limit); one a PATCH
+    body leaves out is UNSET (unchanged), and null there clears it."""
+    limits = list(limits)
+    create: list[Field] = [
+        *((name, typ | None, None) for name, typ in limits),
+        ("metadata", Metadata, msgspec.field(default_factory=dict)),
+    ]
+    patch: list[Field] = [
+        *((name, typ | UnsetType | None, UNSET) for name, typ in limits),
+        ("metadata", Metadata | UnsetType, UNSET),
+    ]
+    return (
+        limits_struct("LimitsIn", Input, create, module),
+        limits_struct("LimitsPatch", Input, patch, module),
+    )
+
+
+def limits_of(struct: msgspec.Struct) -> dict[str, Any]:
+    """A body's or view's limit fields by pllm's names. They are generated, so the type
+    checker does not know them as attributes."""
+    return {f.name: getattr(struct, f.name) for f in LIMIT_FIELDS}
+
+
+if TYPE_CHECKING:
+    # To the type checker the generated bases are the plain ones: code reads their limit
+    # fields by name (limits_of), not as attributes.
+    LimitsIn = Input
+    LimitsPatch = Input
+    _LimitsOut = Output
+else:
+    LimitsIn, LimitsPatch = input_limits(__name__, ((f.name, f.bounded) for f in LIMIT_FIELDS))
+    _LimitsOut = limits_struct(
+        "_LimitsOut", Output, ((f.name, _STORED[f.kind] | None) for f in LIMIT_FIELDS), __name__
+    )
+
+
+class LimitsOut(_LimitsOut):
+    metadata: Metadata
+    created_at: float
+    updated_at: float
+
+
 # ---------------------------------------------------------------- inputs
-
-
-class LimitsIn(Input):
-    allowed_models: ModelList | None = None
-    rpm: PositiveInt | None = None
-    tpm: PositiveInt | None = None
-    max_parallel: PositiveInt | None = None
-    max_budget: Money | None = None
-    budget_period: BudgetPeriod | None = None
-    soft_budget: Money | None = None
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class LimitsPatch(Input):
-    allowed_models: ModelList | UnsetType | None = UNSET
-    rpm: PositiveInt | UnsetType | None = UNSET
-    tpm: PositiveInt | UnsetType | None = UNSET
-    max_parallel: PositiveInt | UnsetType | None = UNSET
-    max_budget: Money | UnsetType | None = UNSET
-    budget_period: BudgetPeriod | UnsetType | None = UNSET
-    soft_budget: Money | UnsetType | None = UNSET
-    metadata: dict[str, Any] | UnsetType = UNSET
 
 
 class KeyCreate(LimitsIn):
@@ -152,19 +189,6 @@ class SpendLogQuery(Input):
 
 
 # ---------------------------------------------------------------- outputs
-
-
-class LimitsOut(Output):
-    allowed_models: list[str] | None
-    rpm: int | None
-    tpm: int | None
-    max_parallel: int | None
-    max_budget: float | None
-    budget_period: str | None
-    soft_budget: float | None
-    metadata: dict[str, Any]
-    created_at: float
-    updated_at: float
 
 
 class KeyView(LimitsOut):

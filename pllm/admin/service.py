@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -23,55 +23,46 @@ from pllm.auth.keys import KEY_PREFIX, generate_key, hash_key, masked
 from pllm.errors import GatewayError, bad_request
 from pllm.store import principals as db
 from pllm.store.engine import Store
-from pllm.store.rows import GroupRow, KeyRow, UserRow
+from pllm.store.rows import EntityRow, GroupRow, KeyRow, UserRow
 
 
 def not_found(kind: str, id: str) -> GatewayError:
     return GatewayError(404, f"No {kind} with id '{id}'.", code=f"{kind}_not_found")
 
 
-def _limits(row: KeyRow | UserRow | GroupRow) -> dict[str, Any]:
-    return {
-        "allowed_models": list(row.allowed_models) if row.allowed_models is not None else None,
-        "rpm": row.rpm,
-        "tpm": row.tpm,
-        "max_parallel": row.max_parallel,
-        "max_budget": row.max_budget,
-        "budget_period": row.budget_period,
-        "soft_budget": row.soft_budget,
-        "metadata": dict(row.metadata or {}),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+V = TypeVar("V", s.KeyView, s.UserView, s.GroupView)
+
+
+def _view(view: type[V], row: EntityRow, **computed: Any) -> V:
+    """``view`` of ``row``: each field is the row's attribute of that name, in JSON's types
+    (a list of models, a metadata dict of its own), but for those ``computed`` here. The
+    view's fields are the allowlist: a column it does not name (a key's hash) stays out."""
+    values = {name: getattr(row, name) for name in view.__struct_fields__ if name not in computed}
+    if row.allowed_models is not None:
+        values["allowed_models"] = list(row.allowed_models)
+    values["metadata"] = dict(row.metadata or {})
+    return view(**values, **computed)
 
 
 def key_view(row: KeyRow) -> s.KeyView:
-    return s.KeyView(
-        id=row.id,
-        key=masked(row.key_prefix, row.key_suffix),
-        key_prefix=row.key_prefix,
-        key_suffix=row.key_suffix,
-        alias=row.alias,
-        user_id=row.user_id,
-        group_id=row.group_id,
-        role=row.role,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        **_limits(row),
-    )
+    return _view(s.KeyView, row, key=masked(row.key_prefix, row.key_suffix))
 
 
 def user_view(row: UserRow) -> s.UserView:
-    return s.UserView(id=row.id, email=row.email, name=row.name, role=row.role, **_limits(row))
+    return _view(s.UserView, row)
 
 
 def group_view(row: GroupRow) -> s.GroupView:
-    return s.GroupView(id=row.id, name=row.name, **_limits(row))
+    return _view(s.GroupView, row)
 
 
-def _check_budget(max_budget: Any, soft_budget: Any) -> None:
-    numbers = isinstance(max_budget, float | int) and isinstance(soft_budget, float | int)
-    if numbers and soft_budget > max_budget:
+def check_budget(limits: Mapping[str, Any]) -> None:
+    """400 for a soft budget above the cap, among ``limits`` (pllm's names)."""
+    max_budget, soft_budget = limits.get("max_budget"), limits.get("soft_budget")
+    # Only two amounts compare: None is no cap, or no alert.
+    if not (isinstance(max_budget, float | int) and isinstance(soft_budget, float | int)):
+        return
+    if soft_budget > max_budget:
         raise bad_request(
             f"soft_budget ({soft_budget}) is above max_budget ({max_budget}): the alert "
             "would never fire before the cap.",
@@ -118,7 +109,6 @@ def _set_fields(patch: msgspec.Struct, skip: tuple[str, ...] = ()) -> dict[str, 
 # ---------------------------------------------------------------- shared by keys, users, groups
 
 R = TypeVar("R", KeyRow, UserRow, GroupRow)
-V = TypeVar("V", s.KeyView, s.UserView, s.GroupView)
 P = TypeVar("P", s.KeyPage, s.UserPage, s.GroupPage)
 
 
@@ -153,10 +143,10 @@ async def _create(
     store: Store,
     spec: s.UserCreate | s.GroupCreate,
 ) -> V:
-    _check_budget(spec.max_budget, spec.soft_budget)
     # UserCreate and GroupCreate carry exactly the keywords of the store's create_user and
     # create_group; only the id is pllm's to choose when left out.
     fields = msgspec.structs.asdict(spec)
+    check_budget(fields)
     fields["id"] = spec.id or _new_id(kind.name)
     return kind.view(await create(store, **fields))
 
@@ -174,10 +164,7 @@ def _page(kind: _Kind[R, V, P], rows: list[R], total: int, q: s.PageQuery) -> P:
 
 async def _update(kind: _Kind[R, V, P], store: Store, id: str, fields: dict[str, Any]) -> V:
     current = await _row(kind, store, id)
-    _check_budget(
-        fields.get("max_budget", current.max_budget),
-        fields.get("soft_budget", current.soft_budget),
-    )
+    check_budget({"max_budget": current.max_budget, "soft_budget": current.soft_budget, **fields})
     # Only a key's patch names owners; for users and groups this checks nothing.
     await _check_refs(store, fields.get("user_id"), fields.get("group_id"))
     if not fields:
@@ -216,22 +203,16 @@ async def _delete_owner(kind: _Kind[R, V, P], store: Store, id: str) -> s.Delete
 
 
 async def create_key(store: Store, spec: s.KeyCreate) -> s.KeyCreated:
-    _check_budget(spec.max_budget, spec.soft_budget)
-    expires_at = _expiry(spec.expires_at, spec.duration, time.time())
-    await _check_refs(store, spec.user_id, spec.group_id)
     # As for users and groups, KeyCreate carries the store's create_key keywords, but for
     # ``duration``, which is turned into ``expires_at`` here.
     fields = msgspec.structs.asdict(spec)
+    check_budget(fields)
+    expires_at = _expiry(spec.expires_at, spec.duration, time.time())
+    await _check_refs(store, spec.user_id, spec.group_id)
     del fields["duration"]
     fields["expires_at"] = expires_at
     new = generate_key()
-    row = await db.create_key(
-        store,
-        key_hash=new.key_hash,
-        key_prefix=new.key_prefix,
-        key_suffix=new.key_suffix,
-        **fields,
-    )
+    row = await db.create_key(store, **new.stored(), **fields)
     return s.KeyCreated(secret=new.secret, key=key_view(row))
 
 

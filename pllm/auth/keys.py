@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 KEY_PREFIX = "sk-"
 
@@ -22,6 +23,14 @@ class NewKey:
     key_hash: str = ""
     key_prefix: str = ""
     key_suffix: str = ""
+
+    def stored(self) -> dict[str, Any]:
+        """What the store keeps of the key: ``create_key``'s keywords for it."""
+        return {
+            "key_hash": self.key_hash,
+            "key_prefix": self.key_prefix,
+            "key_suffix": self.key_suffix,
+        }
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"NewKey(key_prefix={self.key_prefix!r}, key_suffix={self.key_suffix!r})"

@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pllm.principal import BUDGET_PERIODS, ROLES
+from pllm.principal import BUDGET_PERIODS, LIMIT_FIELDS, ROLES
 from pllm.store.engine import Store
 from pllm.store.rows import GroupRow, KeyRow, UserRow, from_row
 from pllm.store.tables import groups, revision, users
@@ -27,21 +27,23 @@ class NotFound(Exception):
 
 _Row = TypeVar("_Row", UserRow, GroupRow, KeyRow)
 
-_LIMITS = (
-    "allowed_models",
-    "rpm",
-    "tpm",
-    "max_parallel",
-    "max_budget",
-    "budget_period",
-    "soft_budget",
-    "metadata",
-)
-KEY_FIELDS = frozenset({"alias", "user_id", "group_id", "role", "expires_at", *_LIMITS})
-USER_FIELDS = frozenset({"email", "name", "role", *_LIMITS})
-GROUP_FIELDS = frozenset({"name", *_LIMITS})
+# What every key, user and group may be given besides its own columns.
+LIMITS = frozenset({*(f.name for f in LIMIT_FIELDS), "metadata"})
+KEY_FIELDS = frozenset({"alias", "user_id", "group_id", "role", "expires_at", *LIMITS})
+USER_FIELDS = frozenset({"email", "name", "role", *LIMITS})
+GROUP_FIELDS = frozenset({"name", *LIMITS})
 # Columns that refer to another principal: checked first, for a NotFound that names it.
 _REFS: dict[str, tuple[Table, str]] = {"user_id": (users, "user"), "group_id": (groups, "group")}
+
+
+def with_limits(own: Mapping[str, Any], limits: Mapping[str, Any]) -> dict[str, Any]:
+    """A new row's values: its ``own`` columns and ``limits`` (any of ``LIMITS``), every
+    limit not given as None. A name that is no limit is a TypeError, as a misspelt keyword
+    argument would be."""
+    unknown = sorted(set(limits) - LIMITS)
+    if unknown:
+        raise TypeError(f"unknown limit {', '.join(unknown)} (can: {', '.join(sorted(LIMITS))})")
+    return {**own, **dict.fromkeys(LIMITS), **limits}
 
 
 def clean(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -29,6 +28,7 @@ from pllm.store.crud import (
     require,
     require_refs,
     update_row,
+    with_limits,
 )
 from pllm.store.crud import AlreadyExists as AlreadyExists
 from pllm.store.crud import NotFound as NotFound
@@ -61,20 +61,13 @@ async def create_key(
     alias: str | None = None,
     user_id: str | None = None,
     group_id: str | None = None,
-    allowed_models: Sequence[str] | None = None,
-    rpm: int | None = None,
-    tpm: int | None = None,
-    max_parallel: int | None = None,
-    max_budget: float | None = None,
-    budget_period: str | None = None,
-    soft_budget: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
     expires_at: float | None = None,
+    **limits: Any,
 ) -> KeyRow:
-    """A new key (id ``key_`` + 16 hex). ``key_hash`` is the SHA-256 of the secret, which
-    is never stored. AlreadyExists for a hash already in use; NotFound for a missing user or
-    group."""
-    values = {
+    """A new key (id ``key_`` + 16 hex) with ``limits`` (any of ``LIMITS``). ``key_hash`` is
+    the SHA-256 of the secret, which is never stored. AlreadyExists for a hash already in
+    use; NotFound for a missing user or group."""
+    own = {
         "id": "key_" + secrets.token_hex(8),
         "key_hash": key_hash,
         "key_prefix": key_prefix,
@@ -85,16 +78,8 @@ async def create_key(
         "role": role,
         "expires_at": expires_at,
         "revoked_at": None,
-        "allowed_models": allowed_models,
-        "rpm": rpm,
-        "tpm": tpm,
-        "max_parallel": max_parallel,
-        "max_budget": max_budget,
-        "budget_period": budget_period,
-        "soft_budget": soft_budget,
-        "metadata": metadata,
     }
-    return await create_row(store, keys, KeyRow, values)
+    return await create_row(store, keys, KeyRow, with_limits(own, limits))
 
 
 async def get_key(store: Store, id: str) -> KeyRow | None:
@@ -163,31 +148,13 @@ async def create_user(
     email: str | None = None,
     name: str | None = None,
     role: str = "member",
-    allowed_models: Sequence[str] | None = None,
-    rpm: int | None = None,
-    tpm: int | None = None,
-    max_parallel: int | None = None,
-    max_budget: float | None = None,
-    budget_period: str | None = None,
-    soft_budget: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
+    **limits: Any,
 ) -> UserRow:
-    """A new user; ``id`` defaults to ``user_`` + 16 hex. AlreadyExists for a taken id."""
-    values = {
-        "id": id if id is not None else "user_" + secrets.token_hex(8),
-        "email": email,
-        "name": name,
-        "role": role,
-        "allowed_models": allowed_models,
-        "rpm": rpm,
-        "tpm": tpm,
-        "max_parallel": max_parallel,
-        "max_budget": max_budget,
-        "budget_period": budget_period,
-        "soft_budget": soft_budget,
-        "metadata": metadata,
-    }
-    return await create_row(store, users, UserRow, values)
+    """A new user with ``limits`` (any of ``LIMITS``); ``id`` defaults to ``user_`` + 16 hex.
+    AlreadyExists for a taken id."""
+    new_id = id if id is not None else "user_" + secrets.token_hex(8)
+    own = {"id": new_id, "email": email, "name": name, "role": role}
+    return await create_row(store, users, UserRow, with_limits(own, limits))
 
 
 async def get_user(store: Store, id: str) -> UserRow | None:
@@ -211,33 +178,12 @@ async def delete_user(store: Store, id: str) -> bool:
 
 
 async def create_group(
-    store: Store,
-    *,
-    id: str | None = None,
-    name: str | None = None,
-    allowed_models: Sequence[str] | None = None,
-    rpm: int | None = None,
-    tpm: int | None = None,
-    max_parallel: int | None = None,
-    max_budget: float | None = None,
-    budget_period: str | None = None,
-    soft_budget: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
+    store: Store, *, id: str | None = None, name: str | None = None, **limits: Any
 ) -> GroupRow:
-    """A new group; ``id`` defaults to ``group_`` + 16 hex. AlreadyExists for a taken id."""
-    values = {
-        "id": id if id is not None else "group_" + secrets.token_hex(8),
-        "name": name,
-        "allowed_models": allowed_models,
-        "rpm": rpm,
-        "tpm": tpm,
-        "max_parallel": max_parallel,
-        "max_budget": max_budget,
-        "budget_period": budget_period,
-        "soft_budget": soft_budget,
-        "metadata": metadata,
-    }
-    return await create_row(store, groups, GroupRow, values)
+    """A new group with ``limits`` (any of ``LIMITS``); ``id`` defaults to ``group_`` + 16
+    hex. AlreadyExists for a taken id."""
+    own = {"id": id if id is not None else "group_" + secrets.token_hex(8), "name": name}
+    return await create_row(store, groups, GroupRow, with_limits(own, limits))
 
 
 async def get_group(store: Store, id: str) -> GroupRow | None:

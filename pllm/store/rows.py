@@ -12,46 +12,35 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnCollection
 from sqlalchemy.sql.dml import Insert
 
+from pllm.principal import Limits
 from pllm.store.engine import Dialect
 
 
-@dataclass(frozen=True, slots=True)
-class UserRow:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityRow(Limits):
+    """The columns every key, user and group has besides its own: the limits and budget
+    (inherited, see ``pllm.principal.LIMIT_FIELDS``), metadata and times."""
+
     id: str
+    metadata: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRow(EntityRow):
     email: str | None
     name: str | None
     role: str
-    allowed_models: tuple[str, ...] | None
-    rpm: int | None
-    tpm: int | None
-    max_parallel: int | None
-    max_budget: float | None
-    budget_period: str | None
-    soft_budget: float | None
-    metadata: dict[str, Any]
-    created_at: float
-    updated_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class GroupRow:
-    id: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRow(EntityRow):
     name: str | None
-    allowed_models: tuple[str, ...] | None
-    rpm: int | None
-    tpm: int | None
-    max_parallel: int | None
-    max_budget: float | None
-    budget_period: str | None
-    soft_budget: float | None
-    metadata: dict[str, Any]
-    created_at: float
-    updated_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRow:
-    id: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRow(EntityRow):
     key_hash: str
     key_prefix: str
     key_suffix: str
@@ -61,16 +50,6 @@ class KeyRow:
     role: str
     expires_at: float | None
     revoked_at: float | None
-    allowed_models: tuple[str, ...] | None
-    rpm: int | None
-    tpm: int | None
-    max_parallel: int | None
-    max_budget: float | None
-    budget_period: str | None
-    soft_budget: float | None
-    metadata: dict[str, Any]
-    created_at: float
-    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ way. Budgets live on the entity they limit (key, user, group): ``max_budget`` in
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,6 +23,9 @@ from sqlalchemy import (
     String,
     Table,
 )
+from sqlalchemy.types import TypeEngine
+
+from pllm.principal import LIMIT_FIELDS, LimitKind
 
 metadata = MetaData(
     naming_convention={
@@ -32,16 +37,20 @@ metadata = MetaData(
 )
 
 
-def _limits_and_budget() -> list[Column[object]]:
-    """Columns every principal (key, user, group) has."""
+# The column type of each kind of limit; NULL in any of them is "no limit".
+_COLUMN_TYPES: dict[LimitKind, TypeEngine[Any]] = {
+    "models": JSON(),  # a list of model names
+    "count": Integer(),
+    "money": Float(),  # USD
+    "period": String(16),  # daily|weekly|monthly|total
+}
+
+
+def _limits_and_budget() -> list[Column[Any]]:
+    """Columns every principal (key, user, group) has: one per limit field
+    (``pllm.principal.LIMIT_FIELDS``), then metadata and times."""
     return [
-        Column("allowed_models", JSON, nullable=True),  # list of model names; NULL = all
-        Column("rpm", Integer, nullable=True),
-        Column("tpm", Integer, nullable=True),
-        Column("max_parallel", Integer, nullable=True),
-        Column("max_budget", Float, nullable=True),
-        Column("budget_period", String(16), nullable=True),  # daily|weekly|monthly|total
-        Column("soft_budget", Float, nullable=True),
+        *(Column(f.name, _COLUMN_TYPES[f.kind], nullable=True) for f in LIMIT_FIELDS),
         Column("metadata", JSON, nullable=False, default=dict),
         Column("created_at", Float, nullable=False),
         Column("updated_at", Float, nullable=False),

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pllm.admin.cli import register
+from pllm.cli import stop_child
 from pllm.config import load_settings
 from pllm.spend.record import SpendRecord
 from pllm.store.engine import Store, resolve_url
@@ -240,12 +240,7 @@ def admin_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             time.sleep(0.1)
         yield url, config
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
 
 def test_http_mode(admin_server: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -47,13 +47,7 @@ def bearer(secret: str) -> dict[bytes, bytes]:
 
 async def new_key(store: Store, **fields: Any) -> tuple[str, str]:
     key = generate_key()
-    row = await repo.create_key(
-        store,
-        key_hash=key.key_hash,
-        key_prefix=key.key_prefix,
-        key_suffix=key.key_suffix,
-        **fields,
-    )
+    row = await repo.create_key(store, **key.stored(), **fields)
     return key.secret, row.id
 
 

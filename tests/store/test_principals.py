@@ -135,6 +135,12 @@ async def test_bad_values_are_rejected(store: Store, field: str, value: Any) -> 
     assert await revision(store) == 0
 
 
+async def test_a_misspelt_limit_is_rejected(store: Store) -> None:
+    with pytest.raises(TypeError, match="max_buget"):
+        await create_group(store, max_buget=5.0)
+    assert await revision(store) == 0
+
+
 async def test_keys_crud(store: Store) -> None:
     await create_user(store, id="ada")
     await create_group(store, id="eng")

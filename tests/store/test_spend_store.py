@@ -172,60 +172,39 @@ async def test_usage(store: Store) -> None:
             rec(4, ts=DAY2 + 86400, key_id="k1"),  # outside the range below
         ],
     )
-    rows, total = await usage(
-        store,
-        group_by="key",
-        entity_id=None,
-        day_from="2025-06-01",
-        day_to="2025-06-02",
-        limit=10,
-        offset=0,
-    )
+
+    async def by(
+        group_by: str,
+        entity_id: str | None,
+        days: tuple[str, str],
+        limit: int = 10,
+        offset: int = 0,
+    ) -> tuple[list[UsageRow], int]:
+        day_from, day_to = days
+        return await usage(
+            store,
+            group_by=group_by,
+            entity_id=entity_id,
+            day_from=day_from,
+            day_to=day_to,
+            limit=limit,
+            offset=offset,
+        )
+
+    rows, total = await by("key", None, ("2025-06-01", "2025-06-02"))
     assert total == 3
     assert rows == [
         UsageRow("k1", "2025-06-01", 1, 10, 5, 0.25),
         UsageRow("k2", "2025-06-01", 1, 10, 5, 0.25),
         UsageRow("k1", "2025-06-02", 1, 10, 5, 1.0),
     ]
-    page, total = await usage(
-        store,
-        group_by="key",
-        entity_id=None,
-        day_from="2025-06-01",
-        day_to="2025-06-02",
-        limit=2,
-        offset=2,
-    )
+    page, total = await by("key", None, ("2025-06-01", "2025-06-02"), limit=2, offset=2)
     assert total == 3 and page == rows[2:]
-    only, total = await usage(
-        store,
-        group_by="key",
-        entity_id="k1",
-        day_from="2025-01-01",
-        day_to="2025-12-31",
-        limit=10,
-        offset=0,
-    )
+    only, total = await by("key", "k1", ("2025-01-01", "2025-12-31"))
     assert total == 3 and [r.day for r in only] == ["2025-06-01", "2025-06-02", "2025-06-03"]
-    models, _ = await usage(
-        store,
-        group_by="model",
-        entity_id=None,
-        day_from="2025-06-01",
-        day_to="2025-06-01",
-        limit=10,
-        offset=0,
-    )
+    models, _ = await by("model", None, ("2025-06-01", "2025-06-01"))
     assert [(r.entity, r.requests) for r in models] == [("claude", 1), ("gpt-4o", 1)]
-    groups, _ = await usage(
-        store,
-        group_by="group",
-        entity_id="g2",
-        day_from="2025-06-01",
-        day_to="2025-06-01",
-        limit=10,
-        offset=0,
-    )
+    groups, _ = await by("group", "g2", ("2025-06-01", "2025-06-01"))
     assert groups == [UsageRow("g2", "2025-06-01", 2, 20, 10, 0.5)]
 
 
