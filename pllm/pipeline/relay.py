@@ -31,12 +31,13 @@ async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface
                 batch = source.poll()
                 if batch is None:
                     break
-                if not batch:
-                    await source.wait()
-                    continue
+                # Fed even when empty (cheaper than asking first: most polls bring data).
                 out = translator.feed(batch)
                 if out:
                     await req.send_chunk(out)
+                elif not batch:
+                    await source.wait()
+                    continue
                 if translator.stopped:
                     break
         except pllm_accel.UpstreamError as e:

@@ -16,8 +16,6 @@ from pllm.usage import Usage
 
 
 class Surface(Protocol):
-    name: str
-
     def encode(
         self, dep: Deployment, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool
     ) -> Outgoing: ...
@@ -36,8 +34,6 @@ class Surface(Protocol):
 
 
 class OpenAISurface:
-    name = "openai"
-
     def encode(
         self, dep: Deployment, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool
     ) -> Outgoing:

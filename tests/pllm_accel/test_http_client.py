@@ -70,7 +70,7 @@ async def drain(resp: pllm_accel.UpstreamResponse) -> tuple[bytes, list[pllm_acc
             out.append(batch.out)
             events += batch.events
         else:
-            assert batch.out == b"" and batch.events == []
+            assert batch.out == b"" and batch.events == ()
             await resp.wait()
     return b"".join(out), events
 

@@ -34,8 +34,6 @@ from pllm.usage import Usage
 
 
 class MessagesSurface:
-    name = "anthropic"
-
     def encode(
         self, dep: Deployment, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool
     ) -> Outgoing:

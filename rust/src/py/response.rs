@@ -6,7 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use super::bridge::{Bridge, Completion};
@@ -20,18 +21,34 @@ use crate::stream::{Poll, Stream, Waiter};
 
 /// What one `UpstreamResponse.poll` took: `out` to send on as it is, and the parked events.
 /// False when both are empty (nothing parked yet).
-#[pyclass(frozen, module = "pllm_accel._native")]
+///
+/// A poll happens for every chunk a stream brings and again before every wait, so a batch
+/// costs as little as it can: the empty one is made once and shared, and no events is the
+/// empty tuple (a singleton), not a fresh list.
+#[pyclass(frozen, freelist = 64, module = "pllm_accel._native")]
 pub struct StreamBatch {
     out: Py<PyBytes>,
-    events: Py<PyList>,
+    events: Py<PyTuple>,
+    parked: bool,
 }
 
+/// The batch every poll that finds nothing parked returns.
+static EMPTY: PyOnceLock<Py<StreamBatch>> = PyOnceLock::new();
+
 impl StreamBatch {
-    fn new(py: Python<'_>, out: &Bytes, events: &[crate::sse::SseEvent]) -> PyResult<Self> {
-        Ok(Self {
+    fn new(py: Python<'_>, out: &Bytes, events: &[crate::sse::SseEvent]) -> PyResult<Py<Self>> {
+        let batch = Self {
             out: PyBytes::new(py, out).unbind(),
-            events: SseEvent::list(py, events)?.unbind(),
-        })
+            events: SseEvent::tuple(py, events)?.unbind(),
+            parked: !out.is_empty() || !events.is_empty(),
+        };
+        Py::new(py, batch)
+    }
+
+    fn empty(py: Python<'_>) -> PyResult<Py<Self>> {
+        EMPTY
+            .get_or_try_init(py, || Self::new(py, &Bytes::new(), &[]))
+            .map(|batch| batch.clone_ref(py))
     }
 }
 
@@ -43,12 +60,12 @@ impl StreamBatch {
     }
 
     #[getter]
-    fn events(&self, py: Python<'_>) -> Py<PyList> {
+    fn events(&self, py: Python<'_>) -> Py<PyTuple> {
         self.events.clone_ref(py)
     }
 
-    fn __bool__(&self, py: Python<'_>) -> bool {
-        !self.out.bind(py).as_bytes().is_empty() || !self.events.bind(py).is_empty()
+    fn __bool__(&self) -> bool {
+        self.parked
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -149,10 +166,10 @@ impl UpstreamResponse {
     /// Everything parked, as one batch: an empty (false) batch when nothing is parked yet (then
     /// await `wait()`), `None` at the end of the stream; raises the upstream error once the
     /// stream failed and everything before the failure was taken.
-    fn poll(&self, py: Python<'_>) -> PyResult<Option<StreamBatch>> {
+    fn poll(&self, py: Python<'_>) -> PyResult<Option<Py<StreamBatch>>> {
         match self.stream()?.poll() {
             Poll::Batch { out, events } => StreamBatch::new(py, &out, &events).map(Some),
-            Poll::Pending => StreamBatch::new(py, &Bytes::new(), &[]).map(Some),
+            Poll::Pending => StreamBatch::empty(py).map(Some),
             Poll::End => Ok(None),
             Poll::Failed(e) => Err(to_py(py, e)),
         }
