@@ -88,15 +88,6 @@ class Batch(Protocol):
     def __bool__(self) -> bool: ...
 
 
-class TokenCounts(Protocol):
-    @property
-    def prompt_tokens(self) -> int: ...
-    @property
-    def completion_tokens(self) -> int: ...
-    @property
-    def total_tokens(self) -> int: ...
-
-
 class StreamSource(Protocol):
     """A streamed 2xx body being pumped: ``pllm_accel.UpstreamResponse`` or an in-process one."""
 
@@ -110,8 +101,8 @@ class StreamSource(Protocol):
     @property
     def fault(self) -> Literal["malformed", "in_band_error"] | None: ...
     @property
-    def usage(self) -> TokenCounts | None:
-        """What an OpenAI relay read from the stream."""
+    def usage(self) -> pllm_accel.StreamUsage | Usage | None:
+        """What an OpenAI relay read from the stream (in-process sources know it)."""
         ...
 
 
@@ -137,6 +128,14 @@ class Ending:
 
 
 COMPLETE = Ending()
+
+
+def judged(failure: GatewayError | None, done: bool) -> Ending | None:
+    """How a translator that reads the events itself saw the stream end: the upstream's error
+    event (already relayed in the client's format), or its proper end; None for neither."""
+    if failure is not None:
+        return Ending(relayed_error=failure.code)
+    return COMPLETE if done else None
 
 
 class StreamTranslator(Protocol):

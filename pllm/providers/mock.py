@@ -113,37 +113,27 @@ class MockBackend:
             await asyncio.sleep(delay)
 
     async def chat(self, payload: dict[str, Any], request_id: str) -> bytes:
-        await self._pause_whole_reply()
-        return _encode(
-            {
-                "id": f"chatcmpl-{request_id}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": self.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": self.text},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": self._usage(estimate_tokens(payload.get("messages"))),
-            }
-        )
+        message = {"role": "assistant", "content": self.text}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        return await self._reply(f"chatcmpl-{request_id}", "chat.completion", choice, payload)
 
     async def completion(self, payload: dict[str, Any], request_id: str) -> bytes:
+        choice = {"index": 0, "text": self.text, "logprobs": None, "finish_reason": "stop"}
+        return await self._reply(f"cmpl-{request_id}", "text_completion", choice, payload)
+
+    async def _reply(
+        self, reply_id: str, obj: str, choice: dict[str, Any], payload: dict[str, Any]
+    ) -> bytes:
         await self._pause_whole_reply()
+        prompt = payload.get("messages" if obj == "chat.completion" else "prompt")
         return _encode(
             {
-                "id": f"cmpl-{request_id}",
-                "object": "text_completion",
+                "id": reply_id,
+                "object": obj,
                 "created": int(time.time()),
                 "model": self.model,
-                "choices": [
-                    {"index": 0, "text": self.text, "logprobs": None, "finish_reason": "stop"}
-                ],
-                "usage": self._usage(estimate_tokens(payload.get("prompt"))),
+                "choices": [choice],
+                "usage": self._usage(estimate_tokens(prompt)),
             }
         )
 

@@ -21,11 +21,11 @@ unit-tested with a manual clock and a fake attempt.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 import pllm_accel
@@ -91,7 +91,7 @@ def failure_outcome(err: GatewayError) -> tuple[Outcome, float]:
     return ("failure" if err.retryable else "neutral"), 0.0
 
 
-@dataclass(slots=True)
+@dataclasses.dataclass(slots=True)
 class Routed(Generic[T]):
     """The attempt that got a response: which deployment, when it began, and its result."""
 
@@ -103,7 +103,7 @@ class Routed(Generic[T]):
     result: T
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _GroupSpent:
     """A group had nothing more to give: the error to answer, and where to go next."""
 
@@ -145,18 +145,9 @@ class RoutingEngine:
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
         # By deployment index, like the native router's.
         self.prices = [price_of(d) for d in self.deployments]
-        b = settings.breaker
+        # The breaker settings are the native router's keyword arguments, name for name.
         self.native = pllm_accel.Router(
-            groups,
-            consecutive_failures=b.consecutive_failures,
-            failure_rate=b.failure_rate,
-            min_requests=b.min_requests,
-            failure_window=b.failure_window,
-            base_ejection=b.base_ejection,
-            max_ejection=b.max_ejection,
-            half_open_successes=b.half_open_successes,
-            max_ejected_percent=b.max_ejected_percent,
-            exploration=settings.exploration,
+            groups, **dataclasses.asdict(settings.breaker), exploration=settings.exploration
         )
         self.requests_in_flight = 0
         self.retries_in_flight = 0

@@ -34,6 +34,7 @@ from pllm.providers.codec import (
     StreamSource,
     StreamTranslator,
     invalid_reply,
+    judged,
     truncated,
 )
 from pllm.usage import Usage
@@ -190,12 +191,8 @@ class AnthropicAsOpenAI:
 
     def finish(self, source: StreamSource) -> Ending:
         t = self._translator
-        if t.failure is not None:
-            return Ending(relayed_error=t.failure.code)
-        if t.done:
-            return COMPLETE
         how = "in the middle of an event" if source.truncated else "before message_stop"
-        return Ending(truncated(self._deployment, how))
+        return judged(t.failure, t.done) or Ending(truncated(self._deployment, how))
 
 
 class MessagesPassThrough:
@@ -237,6 +234,4 @@ class MessagesPassThrough:
     def finish(self, source: StreamSource) -> Ending:
         if self._error:
             return Ending(relayed_error="upstream_error")
-        if self._done:
-            return COMPLETE
-        return Ending(truncated(self._deployment, "early"))
+        return COMPLETE if self._done else Ending(truncated(self._deployment, "early"))

@@ -21,24 +21,27 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-class _Function(msgspec.Struct):
+class ToolFunction(msgspec.Struct):
     name: str | None = None
     arguments: str | None = None
 
 
-class _ToolCall(msgspec.Struct):
+class ToolCall(msgspec.Struct):
+    # In a stream, which call a delta continues; a whole reply's calls come in order.
+    index: int = 0
     id: str | None = None
-    function: _Function | None = None
-    index: int | None = None
+    function: ToolFunction | None = None
 
 
-class _Message(msgspec.Struct):
+class OpenAIMessage(msgspec.Struct):
+    """A reply's message, or a stream chunk's delta: the same fields."""
+
     content: str | None = None
-    tool_calls: list[_ToolCall] | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class _Choice(msgspec.Struct):
-    message: _Message = msgspec.field(default_factory=_Message)
+    message: OpenAIMessage = msgspec.field(default_factory=OpenAIMessage)
     finish_reason: str | None = None
 
 
@@ -81,7 +84,7 @@ def openai_to_anthropic_response(body: bytes, model: str) -> tuple[bytes, Usage 
     if choice.message.content:
         content.append({"type": "text", "text": choice.message.content})
     for call in choice.message.tool_calls or ():
-        fn = call.function or _Function()
+        fn = call.function or ToolFunction()
         content.append(
             {
                 "type": "tool_use",

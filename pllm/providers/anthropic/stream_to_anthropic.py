@@ -14,29 +14,19 @@ import msgspec
 
 from pllm.errors import GatewayError
 from pllm.providers.anthropic.errors import anthropic_error_body
-from pllm.providers.anthropic.response_to_anthropic import message_id, stop_reason
+from pllm.providers.anthropic.response_to_anthropic import (
+    OpenAIMessage,
+    ToolCall,
+    ToolFunction,
+    message_id,
+    stop_reason,
+)
 from pllm.providers.anthropic.usage import OpenAIUsage
 from pllm.usage import Usage
 
 
-class _Function(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _CallDelta(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    function: _Function | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[_CallDelta] | None = None
-
-
 class _Choice(msgspec.Struct):
-    delta: _Delta = msgspec.field(default_factory=_Delta)
+    delta: OpenAIMessage = msgspec.field(default_factory=OpenAIMessage)
     finish_reason: str | None = None
 
 
@@ -151,9 +141,9 @@ class OpenAIToAnthropicStream:
             )
         return out + self._text_head + _encode(text) + b"}}\n\n"
 
-    def _tool(self, call: _CallDelta) -> bytes:
+    def _tool(self, call: ToolCall) -> bytes:
         out = b""
-        fn = call.function or _Function()
+        fn = call.function or ToolFunction()
         index = self._tools.get(call.index)
         if index is None:
             block: dict[str, Any] = {

@@ -19,7 +19,6 @@ from pllm.providers.anthropic.request_to_openai import anthropic_to_openai_reque
 from pllm.providers.anthropic.response_to_anthropic import openai_to_anthropic_response
 from pllm.providers.anthropic.stream_to_anthropic import OpenAIToAnthropicStream
 from pllm.providers.codec import (
-    COMPLETE,
     Batch,
     Deployment,
     Ending,
@@ -28,6 +27,7 @@ from pllm.providers.codec import (
     StreamSource,
     StreamTranslator,
     invalid_reply,
+    judged,
     truncated,
 )
 from pllm.usage import Usage
@@ -98,11 +98,9 @@ class MessagesFromOpenAI:
         return self._outer.usage or self._inner.usage(source)
 
     def finish(self, source: StreamSource) -> Ending:
-        outer = self._outer
-        if outer.failure is not None:
-            return Ending(relayed_error=outer.failure.code)
-        if outer.done:
-            return COMPLETE
+        seen = judged(self._outer.failure, self._outer.done)
+        if seen is not None:
+            return seen
         ending = self._inner.finish(source)
         if ending.failure is not None or ending.relayed_error is not None:
             return ending

@@ -30,8 +30,8 @@ class OpenAIStream:
 
     def usage(self, source: StreamSource) -> Usage | None:
         u = source.usage
-        if u is None:
-            return None
+        if u is None or isinstance(u, Usage):
+            return u
         return Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
 
     def finish(self, source: StreamSource) -> Ending:
