@@ -162,21 +162,27 @@ mod tests {
         assert!(!r.saw_done);
     }
 
+    /// A malformed event ends the stream unsent; an in-band error is relayed and ends it.
     #[test]
-    fn a_malformed_event_ends_the_stream_unsent() {
-        let s = b"data: {\"choices\":[]}\n\ndata: {not json\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
-        let (r, out) = relay(s, false);
-        assert_eq!(out, b"data: {\"choices\":[]}\n\n");
-        assert_eq!(r.fault, Some(StreamFault::Malformed));
-        assert!(!r.saw_done);
-    }
-
-    #[test]
-    fn an_in_band_error_is_relayed_and_ends_the_stream() {
-        let s = b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: [DONE]\n\n";
-        let (r, out) = relay(s, false);
-        assert_eq!(out, b"data: {\"error\":{\"message\":\"boom\"}}\n\n");
-        assert_eq!(r.fault, Some(StreamFault::InBandError));
+    fn a_fault_ends_the_stream() {
+        let cases: [(&[u8], &[u8], StreamFault); 2] = [
+            (
+                b"data: {\"choices\":[]}\n\ndata: {not json\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n",
+                b"data: {\"choices\":[]}\n\n",
+                StreamFault::Malformed,
+            ),
+            (
+                b"data: {\"error\":{\"message\":\"boom\"}}\n\ndata: [DONE]\n\n",
+                b"data: {\"error\":{\"message\":\"boom\"}}\n\n",
+                StreamFault::InBandError,
+            ),
+        ];
+        for (stream, sent, fault) in cases {
+            let (r, out) = relay(stream, false);
+            assert_eq!(out, sent, "{fault:?}");
+            assert_eq!(r.fault, Some(fault));
+            assert!(!r.saw_done, "{fault:?}");
+        }
     }
 
     #[test]

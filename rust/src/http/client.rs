@@ -256,19 +256,30 @@ mod tests {
     const HEAD: &[u8] =
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 
+    /// A chunked "hello world" in two chunks, the second `pause_ms` after the first.
+    fn hello_world(pause_ms: u64) -> Vec<(u64, &'static [u8])> {
+        vec![
+            (0, HEAD),
+            (0, b"5\r\nhello\r\n"),
+            (pause_ms, b"6\r\n world\r\n0\r\n\r\n"),
+        ]
+    }
+
     fn client() -> UpstreamClient {
         UpstreamClient::new(&ClientConfig::default()).unwrap()
     }
 
+    /// Sends a request to a one-shot server that answers with `pieces`.
+    async fn exchange(
+        pieces: Vec<(u64, &'static [u8])>,
+    ) -> Result<(ResponseHead, UpstreamBody), UpstreamError> {
+        let url = serve(pieces).await;
+        client().send(spec(url)).await
+    }
+
     #[tokio::test]
     async fn reads_a_chunked_body() {
-        let url = serve(vec![
-            (0, HEAD),
-            (0, b"5\r\nhello\r\n"),
-            (50, b"6\r\n world\r\n0\r\n\r\n"),
-        ])
-        .await;
-        let (head, body) = client().send(spec(url)).await.unwrap();
+        let (head, body) = exchange(hello_world(50)).await.unwrap();
         assert_eq!(head.status, 200);
         assert!(head
             .headers
@@ -282,13 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn body_over_the_cap_is_refused() {
-        let url = serve(vec![
-            (0, HEAD),
-            (0, b"5\r\nhello\r\n"),
-            (0, b"6\r\n world\r\n0\r\n\r\n"),
-        ])
-        .await;
-        let (_, body) = client().send(spec(url)).await.unwrap();
+        let (_, body) = exchange(hello_world(0)).await.unwrap();
         assert_eq!(
             body.read_all(8).await.err(),
             Some(UpstreamError::BodyTooLarge(8))
@@ -297,9 +302,8 @@ mod tests {
 
     #[tokio::test]
     async fn silent_upstream_hits_first_byte_timeout() {
-        let url = serve(vec![]).await;
         let started = std::time::Instant::now();
-        let res = client().send(spec(url)).await;
+        let res = exchange(vec![]).await;
         assert_eq!(
             res.err(),
             Some(UpstreamError::Timeout(TimeoutPhase::FirstByte))
@@ -309,8 +313,9 @@ mod tests {
 
     #[tokio::test]
     async fn stalled_body_hits_chunk_timeout() {
-        let url = serve(vec![(0, HEAD), (0, b"5\r\nhello\r\n")]).await;
-        let (_, mut body) = client().send(spec(url)).await.unwrap();
+        let (_, mut body) = exchange(vec![(0, HEAD), (0, b"5\r\nhello\r\n")])
+            .await
+            .unwrap();
         assert_eq!(body.next_chunk().await.unwrap().unwrap().as_ref(), b"hello");
         assert_eq!(
             body.next_chunk().await.err(),

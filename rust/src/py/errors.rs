@@ -8,49 +8,31 @@ use pyo3::types::{PyFloat, PyString};
 use crate::http::UpstreamError as CoreError;
 use crate::router::{NoPick, NoPickReason};
 
-create_exception!(
-    _native,
-    UpstreamError,
-    PyException,
-    "Any failure to exchange with an upstream."
-);
-create_exception!(
-    _native,
-    UpstreamConnectError,
-    UpstreamError,
-    "The connection could not be made."
-);
-create_exception!(
-    _native,
-    UpstreamTimeoutError,
-    UpstreamError,
-    "A wait ran out; `phase` says which: 'connect', 'first_byte' or 'between_chunks'."
-);
-create_exception!(
-    _native,
-    UpstreamProtocolError,
-    UpstreamError,
-    "The connection broke or spoke broken HTTP."
-);
-create_exception!(
-    _native,
-    UpstreamBodyTooLarge,
-    UpstreamError,
-    "The response body exceeded the cap."
-);
-create_exception!(
-    _native,
-    NoDeploymentAvailable,
-    PyException,
-    "No deployment can take the request; `reason` says why ('unknown_group', 'ejected', \
-     'saturated', 'exhausted') and `retry_after` in how many seconds one may."
-);
-create_exception!(
-    _native,
-    InvalidUpstreamRequest,
-    UpstreamError,
-    "The request could not be built."
-);
+/// Declares each exception class, `Name(Base) "docstring";`, and `register`, which adds them
+/// all to the module in that order.
+macro_rules! exceptions {
+    ($($name:ident($base:ty) $doc:literal;)+) => {
+        $(create_exception!(_native, $name, $base, $doc);)+
+
+        pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $(m.add(stringify!($name), m.py().get_type::<$name>())?;)+
+            Ok(())
+        }
+    };
+}
+
+exceptions! {
+    UpstreamError(PyException) "Any failure to exchange with an upstream.";
+    UpstreamConnectError(UpstreamError) "The connection could not be made.";
+    UpstreamTimeoutError(UpstreamError)
+        "A wait ran out; `phase` says which: 'connect', 'first_byte' or 'between_chunks'.";
+    UpstreamProtocolError(UpstreamError) "The connection broke or spoke broken HTTP.";
+    UpstreamBodyTooLarge(UpstreamError) "The response body exceeded the cap.";
+    InvalidUpstreamRequest(UpstreamError) "The request could not be built.";
+    NoDeploymentAvailable(PyException)
+        "No deployment can take the request; `reason` says why ('unknown_group', 'ejected', \
+         'saturated', 'exhausted') and `retry_after` in how many seconds one may.";
+}
 
 /// The Python exception for a core error. PyO3 cannot make an exception a pyclass on the
 /// stable ABI we build for (`extends = PyException` needs the full C API), so the data an
@@ -99,34 +81,4 @@ fn with_attrs<'py>(py: Python<'py>, err: PyErr, attrs: &[(&str, Bound<'py, PyAny
         let _ = value.setattr(*name, attr);
     }
     err
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("UpstreamError", py.get_type::<UpstreamError>())?;
-    m.add(
-        "UpstreamConnectError",
-        py.get_type::<UpstreamConnectError>(),
-    )?;
-    m.add(
-        "UpstreamTimeoutError",
-        py.get_type::<UpstreamTimeoutError>(),
-    )?;
-    m.add(
-        "UpstreamProtocolError",
-        py.get_type::<UpstreamProtocolError>(),
-    )?;
-    m.add(
-        "UpstreamBodyTooLarge",
-        py.get_type::<UpstreamBodyTooLarge>(),
-    )?;
-    m.add(
-        "InvalidUpstreamRequest",
-        py.get_type::<InvalidUpstreamRequest>(),
-    )?;
-    m.add(
-        "NoDeploymentAvailable",
-        py.get_type::<NoDeploymentAvailable>(),
-    )?;
-    Ok(())
 }

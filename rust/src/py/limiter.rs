@@ -5,10 +5,8 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::IntoPyObjectExt;
 
 use super::bridge::lock;
-use super::repr_fields;
 use crate::limits::{Limiter as CoreLimiter, Ticket};
 
 /// `(entity_id, rpm, tpm, max_parallel)`; the id is borrowed from the Python string.
@@ -37,14 +35,7 @@ pub struct Refusal {
 #[pymethods]
 impl Refusal {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_fields(
-            "Refusal",
-            &[
-                ("entity", self.entity.as_str().into_bound_py_any(py)?),
-                ("kind", self.kind.into_bound_py_any(py)?),
-                ("retry_after", self.retry_after.into_bound_py_any(py)?),
-            ],
-        )
+        repr_fields!(py, "Refusal", self.entity, self.kind, self.retry_after)
     }
 }
 

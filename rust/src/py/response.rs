@@ -8,12 +8,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use pyo3::IntoPyObjectExt;
 
 use super::bridge::{Bridge, Completion};
 use super::client::AbortSlot;
 use super::errors::to_py;
-use super::repr_fields;
 use super::sse::SseEvent;
 use crate::http::ResponseHead;
 use crate::relay::{StreamFault, Usage};
@@ -69,13 +67,7 @@ impl StreamBatch {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_fields(
-            "StreamBatch",
-            &[
-                ("out", self.out.bind(py).clone().into_any()),
-                ("events", self.events.bind(py).clone().into_any()),
-            ],
-        )
+        repr_fields!(py, "StreamBatch", self.out, self.events)
     }
 }
 
@@ -104,16 +96,12 @@ impl From<Usage> for StreamUsage {
 #[pymethods]
 impl StreamUsage {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_fields(
+        repr_fields!(
+            py,
             "StreamUsage",
-            &[
-                ("prompt_tokens", self.prompt_tokens.into_bound_py_any(py)?),
-                (
-                    "completion_tokens",
-                    self.completion_tokens.into_bound_py_any(py)?,
-                ),
-                ("total_tokens", self.total_tokens.into_bound_py_any(py)?),
-            ],
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens
         )
     }
 }

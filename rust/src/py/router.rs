@@ -4,11 +4,9 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 
 use super::bridge::lock;
 use super::errors::no_pick;
-use super::repr_fields;
 use crate::router::breaker::BreakerConfig;
 use crate::router::clock::SystemClock;
 use crate::router::strategy::Strategy;
@@ -59,21 +57,17 @@ impl From<HealthView> for DeploymentHealth {
 #[pymethods]
 impl DeploymentHealth {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_fields(
+        repr_fields!(
+            py,
             "DeploymentHealth",
-            &[
-                ("deployment", self.deployment.into_bound_py_any(py)?),
-                ("group", self.group.as_str().into_bound_py_any(py)?),
-                ("score", self.score.into_bound_py_any(py)?),
-                ("state", self.state.into_bound_py_any(py)?),
-                ("in_flight", self.in_flight.into_bound_py_any(py)?),
-                (
-                    "consecutive_failures",
-                    self.consecutive_failures.into_bound_py_any(py)?,
-                ),
-                ("ejections", self.ejections.into_bound_py_any(py)?),
-                ("ttft_ms", self.ttft_ms.into_bound_py_any(py)?),
-            ],
+            self.deployment,
+            self.group,
+            self.score,
+            self.state,
+            self.in_flight,
+            self.consecutive_failures,
+            self.ejections,
+            self.ttft_ms
         )
     }
 }

@@ -2,9 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use pyo3::IntoPyObjectExt;
 
-use super::repr_fields;
 use crate::sse::{SseEvent as CoreEvent, SseParser as CoreParser};
 
 /// One SSE event: its name (`None` when the stream did not name it, the spec's "message")
@@ -91,14 +89,7 @@ impl SseEvent {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let event = self.event.as_ref().map(|e| e.bind(py));
-        repr_fields(
-            "SseEvent",
-            &[
-                ("event", event.into_bound_py_any(py)?),
-                ("data", self.data.bind(py).clone().into_any()),
-            ],
-        )
+        repr_fields!(py, "SseEvent", self.event, self.data)
     }
 }
 

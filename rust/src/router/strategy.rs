@@ -43,17 +43,7 @@ pub fn choose(
     match strategy {
         Strategy::RoundRobin => round_robin(candidates, group),
         Strategy::LeastBusy => {
-            let least = candidates
-                .iter()
-                .map(|&i| deps[i].in_flight)
-                .min()
-                .unwrap_or(0);
-            let tied: Vec<usize> = candidates
-                .iter()
-                .copied()
-                .filter(|&i| deps[i].in_flight == least)
-                .collect();
-            round_robin(&tied, group)
+            round_robin_least(candidates, group, |i| f64::from(deps[i].in_flight))
         }
         Strategy::Weighted => smooth_weighted(candidates, deps),
         Strategy::Priority => {
@@ -78,31 +68,10 @@ pub fn choose(
                 (Some(t), Some(at)) if now_ms.saturating_sub(at) < STALE_MS => t,
                 _ => f64::NEG_INFINITY,
             };
-            let best = candidates
-                .iter()
-                .copied()
-                .map(key)
-                .fold(f64::INFINITY, f64::min);
-            let tied: Vec<usize> = candidates
-                .iter()
-                .copied()
-                .filter(|&i| key(i) <= best)
-                .collect();
-            round_robin(&tied, group)
+            round_robin_least(candidates, group, key)
         }
         Strategy::UsageBased => {
-            let util = |i: usize| deps[i].utilisation(now_ms);
-            let least = candidates
-                .iter()
-                .copied()
-                .map(util)
-                .fold(f64::INFINITY, f64::min);
-            let tied: Vec<usize> = candidates
-                .iter()
-                .copied()
-                .filter(|&i| util(i) <= least)
-                .collect();
-            round_robin(&tied, group)
+            round_robin_least(candidates, group, |i| deps[i].utilisation(now_ms))
         }
     }
 }
@@ -122,6 +91,25 @@ fn round_robin(candidates: &[usize], group: &mut GroupState) -> usize {
         .unwrap_or(candidates[0]);
     group.cursor = (chosen - base + 1) % n;
     chosen
+}
+
+/// Round-robin among the candidates whose `key` is least.
+fn round_robin_least(
+    candidates: &[usize],
+    group: &mut GroupState,
+    key: impl Fn(usize) -> f64,
+) -> usize {
+    let least = candidates
+        .iter()
+        .copied()
+        .map(&key)
+        .fold(f64::INFINITY, f64::min);
+    let tied: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| key(i) <= least)
+        .collect();
+    round_robin(&tied, group)
 }
 
 /// nginx's smooth weighted round-robin: exact proportions over every window of

@@ -8,7 +8,28 @@ fn specs(n: usize) -> Vec<DeploymentSpec> {
     vec![DeploymentSpec::default(); n]
 }
 
+/// One deployment per value, each the default but for what `set` gives it.
+fn specs_with<T: Copy>(values: &[T], set: fn(&mut DeploymentSpec, T)) -> Vec<DeploymentSpec> {
+    values
+        .iter()
+        .map(|&v| {
+            let mut d = DeploymentSpec::default();
+            set(&mut d, v);
+            d
+        })
+        .collect()
+}
+
+/// A router over one group "g", on a clock the test moves, that never explores.
 fn router(strategy: Strategy, deployments: Vec<DeploymentSpec>) -> (Router, ManualClock) {
+    router_exploring(strategy, deployments, 0.0)
+}
+
+fn router_exploring(
+    strategy: Strategy,
+    deployments: Vec<DeploymentSpec>,
+    exploration: f64,
+) -> (Router, ManualClock) {
     let clock = ManualClock::default();
     let groups = vec![GroupSpec {
         name: "g".into(),
@@ -18,7 +39,7 @@ fn router(strategy: Strategy, deployments: Vec<DeploymentSpec>) -> (Router, Manu
     let r = Router::new(
         groups,
         BreakerConfig::default(),
-        0.0,
+        exploration,
         Box::new(clock.clone()),
     );
     (r, clock)
@@ -77,10 +98,7 @@ fn least_busy_prefers_fewest_in_flight() {
 
 #[test]
 fn priority_uses_lower_tiers_only_as_failover() {
-    let mut d = specs(3);
-    d[0].priority = 1;
-    d[1].priority = 10;
-    d[2].priority = 10;
+    let d = specs_with(&[1, 10, 10], |d, priority| d.priority = priority);
     let (mut r, _) = router(Strategy::Priority, d);
     let c = counts(&mut r, 10, 3);
     assert_eq!(c, vec![0, 5, 5]);
@@ -112,13 +130,7 @@ fn pick_done_with(r: &mut Router, ttft: f64) -> usize {
 
 #[test]
 fn latency_based_explores() {
-    let clock = ManualClock::default();
-    let groups = vec![GroupSpec {
-        name: "g".into(),
-        strategy: Strategy::LatencyBased,
-        deployments: specs(2),
-    }];
-    let mut r = Router::new(groups, BreakerConfig::default(), 0.2, Box::new(clock));
+    let (mut r, _) = router_exploring(Strategy::LatencyBased, specs(2), 0.2);
     let i = r.pick("g", &[], 0).unwrap();
     r.report(i, Outcome::Success, 500.0, 500.0, 0, 0);
     let j = r.pick("g", &[], 0).unwrap();
@@ -131,9 +143,7 @@ fn latency_based_explores() {
 
 #[test]
 fn usage_based_prefers_the_least_used_share_of_limits() {
-    let mut d = specs(2);
-    d[0].rpm = Some(10);
-    d[1].rpm = Some(100);
+    let d = specs_with(&[10, 100], |d, rpm| d.rpm = Some(rpm));
     let (mut r, _) = router(Strategy::UsageBased, d);
     let c = counts(&mut r, 22, 2);
     // 2 of 10 (20 %) vs 20 of 100 (20 %): both end at the same share.
@@ -142,9 +152,7 @@ fn usage_based_prefers_the_least_used_share_of_limits() {
 
 #[test]
 fn rpm_saturation_skips_then_reports_when_to_return() {
-    let mut d = specs(2);
-    d[0].rpm = Some(2);
-    d[1].rpm = Some(1);
+    let d = specs_with(&[2, 1], |d, rpm| d.rpm = Some(rpm));
     let (mut r, clock) = router(Strategy::RoundRobin, d);
     assert_eq!(counts(&mut r, 3, 2), vec![2, 1]);
     let err = r.pick("g", &[], 0).unwrap_err();
@@ -156,8 +164,7 @@ fn rpm_saturation_skips_then_reports_when_to_return() {
 
 #[test]
 fn tpm_is_reserved_at_pick_and_settled_at_report() {
-    let mut d = specs(1);
-    d[0].tpm = Some(1000);
+    let d = specs_with(&[1000], |d, tpm| d.tpm = Some(tpm));
     let (mut r, _) = router(Strategy::RoundRobin, d);
     let i = r.pick("g", &[], 800).unwrap();
     assert!(r.pick("g", &[], 300).is_err(), "800 reserved + 300 > 1000");
@@ -167,8 +174,7 @@ fn tpm_is_reserved_at_pick_and_settled_at_report() {
 
 #[test]
 fn max_in_flight_saturates() {
-    let mut d = specs(1);
-    d[0].max_in_flight = Some(1);
+    let d = specs_with(&[1], |d, max| d.max_in_flight = Some(max));
     let (mut r, _) = router(Strategy::RoundRobin, d);
     let i = r.pick("g", &[], 0).unwrap();
     assert_eq!(
@@ -307,10 +313,7 @@ proptest! {
 
     #[test]
     fn weighted_is_exact_over_every_full_window(weights in prop::collection::vec(1u32..6, 1..6), rounds in 1usize..5) {
-        let deployments = weights
-            .iter()
-            .map(|&w| DeploymentSpec { weight: f64::from(w), ..DeploymentSpec::default() })
-            .collect();
+        let deployments = specs_with(&weights, |d, w| d.weight = f64::from(w));
         let (mut r, _) = router(Strategy::Weighted, deployments);
         let total: usize = weights.iter().map(|&w| w as usize).sum();
         let c = counts(&mut r, total * rounds, weights.len());
