@@ -162,20 +162,52 @@ def _nginx_literal(body: bytes) -> str:
     return f"'{text}'"
 
 
+def _json_location(path: str, body: bytes) -> str:
+    """A route answered from memory by `return 200`."""
+    return f"""\
+        location = {path} {{
+            default_type application/json;
+            return 200 {_nginx_literal(body)};
+        }}
+"""
+
+
+def _sse_location(path: str, file: Path) -> str:
+    """A route answered with `file` as an event stream. nginx's static handler refuses POST,
+    hence the `error_page 405` hop, which re-enters as GET on an internal location."""
+    internal = f"/_{file.name}"
+    return f"""\
+        location = {path} {{
+            error_page 405 =200 {internal};
+            return 405;
+        }}
+        location = {internal} {{
+            internal;
+            default_type text/event-stream;
+            alias {file};
+        }}
+"""
+
+
 def write_nginx(workdir: Path, port: int) -> Path:
     """Write the bodies and an nginx.conf under `workdir`; returns the conf path.
 
-    The JSON replies are answered from memory by `return 200`. The streams (7 and 9 KB) are
-    over nginx's 4 KiB limit on a config string, so they are files; nginx's static handler
-    refuses POST, hence the `error_page 405` hop, which re-enters as GET on an internal
-    location.
+    The JSON replies are answered from memory. The streams (7 and 9 KB) are over nginx's 4 KiB
+    limit on a config string, so they are files.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    chat, message = chat_completion_body(), anthropic_message_body()
-    (workdir / "chat_completion.json").write_bytes(chat)
-    (workdir / "stream.sse").write_bytes(stream_body())
-    (workdir / "message.json").write_bytes(message)
-    (workdir / "anthropic_stream.sse").write_bytes(anthropic_stream_body())
+    routes = [
+        ("/v1/chat/completions", "chat_completion.json", chat_completion_body()),
+        ("/stream/v1/chat/completions", "stream.sse", stream_body()),
+        ("/anthropic/v1/messages", "message.json", anthropic_message_body()),
+        ("/anthropic-stream/v1/messages", "anthropic_stream.sse", anthropic_stream_body()),
+    ]
+    locations = ""
+    for path, name, body in routes:
+        file = workdir / name
+        file.write_bytes(body)
+        streamed = name.endswith(".sse")
+        locations += _sse_location(path, file) if streamed else _json_location(path, body)
     conf = workdir / "nginx.conf"
     # One process (master_process off): it serves on the CPU it is pinned to and, unlike a
     # worker, does not switch to `nobody`, who could not read the 0700 temp dir.
@@ -202,32 +234,7 @@ http {{
     open_file_cache max=16;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
-        location = /v1/chat/completions {{
-            default_type application/json;
-            return 200 {_nginx_literal(chat)};
-        }}
-        location = /stream/v1/chat/completions {{
-            error_page 405 =200 /_stream.sse;
-            return 405;
-        }}
-        location = /_stream.sse {{
-            internal;
-            default_type text/event-stream;
-            alias {workdir}/stream.sse;
-        }}
-        location = /anthropic/v1/messages {{
-            default_type application/json;
-            return 200 {_nginx_literal(message)};
-        }}
-        location = /anthropic-stream/v1/messages {{
-            error_page 405 =200 /_anthropic_stream.sse;
-            return 405;
-        }}
-        location = /_anthropic_stream.sse {{
-            internal;
-            default_type text/event-stream;
-            alias {workdir}/anthropic_stream.sse;
-        }}
+{locations}\
         location / {{ return 404; }}
     }}
 }}

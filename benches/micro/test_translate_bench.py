@@ -2,7 +2,8 @@
 
 Not part of the normal test run (``testpaths`` is ``tests``); run with ``make bench-micro``.
 The inputs are realistic: a chat request with a system prompt, a few turns, a tool and a tool
-round trip; a text reply; one text delta event, one tool-argument delta event.
+round trip; a text reply (the OpenAI one as the fake upstream sends it); one text delta event,
+one tool-argument delta event.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pllm.providers.anthropic import (
     openai_to_anthropic_request,
     openai_to_anthropic_response,
 )
+from tests.fakes.openai_wire import chat_completion, token_usage
 
 Benchmark = Any
 
@@ -69,20 +71,7 @@ ANTHROPIC_REPLY = json.dumps(
     }
 ).encode()
 OPENAI_REPLY = json.dumps(
-    {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-4o",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "It is sunny in Rome. " * 8},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 120, "completion_tokens": 64, "total_tokens": 184},
-    }
+    chat_completion("chatcmpl-1", 1, "gpt-4o", "It is sunny in Rome. " * 8, token_usage(120, 64))
 ).encode()
 TEXT_DELTA = (
     b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" sunny"}}'

@@ -13,13 +13,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import openai
 import pytest
 
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.service import Service
 
 
 def free_port() -> int:
@@ -29,7 +29,12 @@ def free_port() -> int:
         return port
 
 
-class GatewayProcess:
+def deployment(name: str, model: str, **params: Any) -> dict[str, Any]:
+    """One ``model_list`` entry: ``name`` served by ``model`` with these ``litellm_params``."""
+    return {"model_name": name, "litellm_params": {"model": model, **params}}
+
+
+class GatewayProcess(Service):
     def __init__(self, config_text: str, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.config = workdir / "config.yaml"
@@ -97,17 +102,6 @@ class GatewayProcess:
                     return dict(json.loads(line))
             time.sleep(0.02)
         raise AssertionError(f"no access log line for {request_id}")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def gateway_fixtures(

@@ -13,7 +13,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess
+from tests.e2e.gateway import GatewayProcess, deployment
 from tests.fakes.anthropic_upstream import REPLY, TOOL_INPUT, FakeAnthropic
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI
 
@@ -43,13 +43,13 @@ OPENAI_WEATHER = {
 
 def config(claude: FakeAnthropic, up: FakeOpenAI, port: int) -> str:
     def claude_entry(name: str, model: str) -> dict[str, Any]:
-        params = {
-            "model": f"anthropic/{model}",
-            "api_base": claude.root_url,
-            "api_key": CLAUDE_KEY,
-            "extra_headers": {"anthropic-beta": "prompt-caching-2024-07-31"},
-        }
-        return {"model_name": name, "litellm_params": params}
+        return deployment(
+            name,
+            f"anthropic/{model}",
+            api_base=claude.root_url,
+            api_key=CLAUDE_KEY,
+            extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+        )
 
     models = [
         claude_entry("claude", "claude-sonnet-4-5"),
@@ -58,25 +58,13 @@ def config(claude: FakeAnthropic, up: FakeOpenAI, port: int) -> str:
         claude_entry("claude-limited", "error-429"),
         claude_entry("claude-stream-error", "stream-error"),
         claude_entry("claude-cut", "stream-cut"),
-        {
-            "model_name": "gpt",
-            "litellm_params": {
-                "model": "openai/upstream-gpt",
-                "api_base": up.base_url,
-                "api_key": UPSTREAM_KEY,
-            },
-        },
+        deployment("gpt", "openai/upstream-gpt", api_base=up.base_url, api_key=UPSTREAM_KEY),
         # An OpenAI-format deployment whose upstream is this gateway's own Claude deployment:
         # /v1/messages -> chat completions -> Messages API, tools and all.
-        {
-            "model_name": "gpt-loop",
-            "litellm_params": {
-                "model": "openai/claude",
-                "api_base": f"http://127.0.0.1:{port}/v1",
-                "api_key": MASTER,
-            },
-        },
-        {"model_name": "mock", "litellm_params": {"model": "mock/m", "mock_reply_tokens": 5}},
+        deployment(
+            "gpt-loop", "openai/claude", api_base=f"http://127.0.0.1:{port}/v1", api_key=MASTER
+        ),
+        deployment("mock", "mock/m", mock_reply_tokens=5),
     ]
     cfg = {"model_list": models, "general_settings": {"master_key": MASTER}}
     return json.dumps(cfg)
@@ -119,6 +107,19 @@ def tokens(line: dict[str, Any]) -> tuple[Any, Any]:
 
 def user(text: str = PROMPT) -> list[Any]:
     return [{"role": "user", "content": text}]
+
+
+def brief(
+    ant: anthropic.Anthropic, model: str, max_tokens: int, reply: str, **options: Any
+) -> tuple[str, anthropic.types.Message]:
+    """``user()`` to ``model`` on /v1/messages with the system prompt "Be brief."; checks that
+    the answer's first block is the text ``reply``. Returns the request id and the message."""
+    raw = ant.messages.with_raw_response.create(
+        model=model, max_tokens=max_tokens, system="Be brief.", messages=user(), **options
+    )
+    msg = raw.parse()
+    assert msg.content[0].type == "text" and msg.content[0].text == reply
+    return raw.headers["x-request-id"], msg
 
 
 # --- the openai SDK against a Claude deployment ------------------------------------------------
@@ -271,16 +272,9 @@ def test_openai_sdk_stream_error_event_and_cut_stream(
 def test_messages_passthrough_plain(
     ant: anthropic.Anthropic, claude_up: FakeAnthropic, gateway: GatewayProcess
 ) -> None:
-    raw = ant.messages.with_raw_response.create(
-        model="claude",
-        max_tokens=100,
-        system="Be brief.",
-        messages=user(),
-        metadata={"user_id": "u1"},
-        extra_body={"top_k": 5},
+    request_id, msg = brief(
+        ant, "claude", 100, REPLY, metadata={"user_id": "u1"}, extra_body={"top_k": 5}
     )
-    msg = raw.parse()
-    assert msg.content[0].type == "text" and msg.content[0].text == REPLY
     assert msg.stop_reason == "end_turn"
     sent = claude_up.last_request
     assert sent.json == {
@@ -292,7 +286,7 @@ def test_messages_passthrough_plain(
         "top_k": 5,
     }
     assert sent.headers["x-api-key"] == CLAUDE_KEY
-    line = gateway.access_line(raw.headers["x-request-id"])
+    line = gateway.access_line(request_id)
     assert tokens(line) == (msg.usage.input_tokens, msg.usage.output_tokens)
 
 
@@ -352,16 +346,9 @@ def test_messages_tool_use_round_trip(
 def test_messages_translated_to_openai_deployment(
     ant: anthropic.Anthropic, upstream: FakeOpenAI, gateway: GatewayProcess
 ) -> None:
-    raw = ant.messages.with_raw_response.create(
-        model="gpt",
-        max_tokens=50,
-        system="Be brief.",
-        messages=user(),
-        stop_sequences=["END"],
-        extra_body={"temperature": 0.5},
+    request_id, msg = brief(
+        ant, "gpt", 50, DEFAULT_REPLY, stop_sequences=["END"], extra_body={"temperature": 0.5}
     )
-    msg = raw.parse()
-    assert msg.content[0].type == "text" and msg.content[0].text == DEFAULT_REPLY
     assert msg.model == "gpt" and msg.stop_reason == "end_turn"
     assert upstream.last_request.path == "/v1/chat/completions"
     assert upstream.last_request.json == {
@@ -380,7 +367,7 @@ def test_messages_translated_to_openai_deployment(
         msg.usage.input_tokens,
         msg.usage.output_tokens,
     )
-    line = gateway.access_line(raw.headers["x-request-id"])
+    line = gateway.access_line(request_id)
     assert tokens(line) == (msg.usage.input_tokens, msg.usage.output_tokens)
 
 

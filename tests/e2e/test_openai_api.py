@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, free_port, gateway_fixtures
+from tests.e2e.gateway import GatewayProcess, deployment, free_port, gateway_fixtures
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI, fake_embedding
 
 MASTER = "sk-master-SECRET-7f3a"
@@ -26,8 +26,8 @@ def config(up: FakeOpenAI) -> str:
     base, root, dead = up.base_url, up.root_url, f"http://127.0.0.1:{free_port()}/v1"
 
     def entry(name: str, model: str, **extra: Any) -> dict[str, Any]:
-        params = {"model": model, "api_base": base, "api_key": UPSTREAM_KEY, **extra}
-        return {"model_name": name, "litellm_params": params}
+        params = {"api_base": base, "api_key": UPSTREAM_KEY, **extra}  # None: not set
+        return deployment(name, model, **{k: v for k, v in params.items() if v is not None})
 
     models = [
         entry("gpt-test", "openai/upstream-gpt"),
@@ -40,19 +40,15 @@ def config(up: FakeOpenAI) -> str:
         entry("silent", "openai/hang", timeout=0.5),
         entry("embed", "openai/text-embedding-fake"),
         entry("vllm-model", "hosted_vllm/meta-llama", api_key=None),
-        {
-            "model_name": "azure-gpt",
-            "litellm_params": {
-                "model": "azure/my-deployment",
-                "api_base": root,
-                "api_key": AZURE_KEY,
-                "api_version": "2024-10-21",
-            },
-        },
-        {"model_name": "mock", "litellm_params": {"model": "mock/m", "mock_reply_tokens": 5}},
+        deployment(
+            "azure-gpt",
+            "azure/my-deployment",
+            api_base=root,
+            api_key=AZURE_KEY,
+            api_version="2024-10-21",
+        ),
+        deployment("mock", "mock/m", mock_reply_tokens=5),
     ]
-    for m in models:
-        m["litellm_params"] = {k: v for k, v in m["litellm_params"].items() if v is not None}
     cfg = {
         "model_list": models,
         "general_settings": {"master_key": MASTER, "max_request_body_bytes": 65536},

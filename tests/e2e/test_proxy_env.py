@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess
+from tests.e2e.gateway import GatewayProcess, deployment
 from tests.fakes.openai_upstream import FakeOpenAI
 
 REPLY = {
@@ -84,16 +84,7 @@ def proxy() -> Iterator[RecordingProxy]:
 
 
 def config(api_base: str) -> str:
-    return json.dumps(
-        {
-            "model_list": [
-                {
-                    "model_name": "m",
-                    "litellm_params": {"model": "openai/m", "api_base": api_base, "api_key": "k"},
-                }
-            ]
-        }
-    )
+    return json.dumps({"model_list": [deployment("m", "openai/m", api_base=api_base, api_key="k")]})
 
 
 def ask(gw: GatewayProcess) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream
+from tests.e2e.gateway import GatewayProcess, deployment, gateway_fixtures, raw_stream
 from tests.fakes.openai_upstream import DEFAULT_REPLY, FakeOpenAI
 
 KEY = "sk-routing"
@@ -22,10 +22,9 @@ def dep(name: str, model: str, fault: str | None = None, **params: Any) -> dict[
     headers = dict(params.pop("headers", {}))
     if fault:
         headers["x-fault"] = fault
-    p: dict[str, Any] = {"model": f"openai/{model}", "api_key": "k", **params}
     if headers:
-        p["extra_headers"] = headers
-    return {"model_name": name, "litellm_params": p}
+        params["extra_headers"] = headers
+    return deployment(name, f"openai/{model}", api_key="k", **params)
 
 
 def config(up: FakeOpenAI) -> str:
@@ -64,10 +63,7 @@ def config(up: FakeOpenAI) -> str:
         dep("t-secondary", "secondary", **base),
         dep("t-400", "rejects", "error-400", **base),
         dep("t-emb", "emb-down", "503", **base),
-        {
-            "model_name": "t-claude",
-            "litellm_params": {"model": "anthropic/c", "api_key": "k", "api_base": up.root_url},
-        },
+        deployment("t-claude", "anthropic/c", api_key="k", api_base=up.root_url),
         dep("t-emb-ok", "emb-ok", **base),
         dep("t-weighted", "w1", **base) | {"weight": 1},
         dep("t-weighted", "w3", **base) | {"weight": 3},

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.gateway import GatewayProcess
+from tests.e2e.gateway import GatewayProcess, deployment
 from tests.fakes.openai_upstream import FakeOpenAI
 
 KEY = "sk-shed"
@@ -53,15 +53,16 @@ def concurrently(gw: GatewayProcess, model: str, n: int) -> list[tuple[int, dict
 
 
 def shedding_config(up: FakeOpenAI, queue_timeout: float) -> str:
-    slow = {
-        "model": "openai/slow",
-        "api_base": up.base_url,
-        "api_key": "k",
-        "extra_headers": {"x-fake-delay-ms": "600"},
-    }
+    slow = deployment(
+        "slow",
+        "openai/slow",
+        api_base=up.base_url,
+        api_key="k",
+        extra_headers={"x-fake-delay-ms": "600"},
+    )
     return json.dumps(
         {
-            "model_list": [{"model_name": "slow", "litellm_params": slow}],
+            "model_list": [slow],
             "router_settings": {"max_in_flight": 1, "max_queue": 1, "queue_timeout": queue_timeout},
             "general_settings": {"master_key": KEY},
         }
@@ -104,14 +105,8 @@ def test_a_queued_request_whose_client_left_is_never_sent(
 
 def metrics_config(up: FakeOpenAI) -> str:
     def entry(name: str, model: str, fault: str | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": f"openai/{model}",
-            "api_base": up.base_url,
-            "api_key": "k",
-        }
-        if fault:
-            params["extra_headers"] = {"x-fault": fault}
-        return {"model_name": name, "litellm_params": params}
+        headers = {"extra_headers": {"x-fault": fault}} if fault else {}
+        return deployment(name, f"openai/{model}", api_base=up.base_url, api_key="k", **headers)
 
     return json.dumps(
         {

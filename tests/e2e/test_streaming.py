@@ -10,7 +10,13 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, gateway_fixtures, raw_stream, stream_request
+from tests.e2e.gateway import (
+    GatewayProcess,
+    deployment,
+    gateway_fixtures,
+    raw_stream,
+    stream_request,
+)
 from tests.fakes.openai_upstream import FakeOpenAI
 
 KEY = "sk-stream-test"
@@ -18,10 +24,9 @@ KEY = "sk-stream-test"
 
 def config(up: FakeOpenAI) -> str:
     def entry(name: str, model: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
-        params: dict[str, Any] = {"model": model, "api_base": up.base_url, "api_key": "k", **extra}
         if headers:
-            params["extra_headers"] = headers
-        return {"model_name": name, "litellm_params": params}
+            extra["extra_headers"] = headers
+        return deployment(name, model, api_base=up.base_url, api_key="k", **extra)
 
     return json.dumps(
         {

@@ -37,6 +37,7 @@ from .anthropic_wire import (
     tool_use_block,
     usage,
 )
+from .openai_wire import count_words
 from .recording_server import RecordedRequest, RecordingServer, request_index
 
 __all__ = ["REPLY", "TOOL_INPUT", "FakeAnthropic", "RecordedRequest"]
@@ -65,16 +66,6 @@ def _error(status: int, text: str | None = None) -> web.Response:
         response.headers["retry-after"] = "3"
         response.headers["anthropic-ratelimit-requests-remaining"] = "0"
     return response
-
-
-def _words(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.split())
-    if isinstance(value, list):
-        return sum(_words(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_words(v) for k, v in value.items() if k in ("text", "content"))
-    return 0
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -151,7 +142,7 @@ class FakeAnthropic(RecordingServer):
         body = self._body(request, count_tokens=True)
         if isinstance(body, web.Response):
             return body
-        tokens = _words(body["messages"]) + _words(body.get("system"))
+        tokens = count_words(body["messages"]) + count_words(body.get("system"))
         return web.json_response({"input_tokens": tokens}, headers=self._headers(request))
 
     def _headers(self, request: web.Request) -> dict[str, str]:
@@ -184,7 +175,7 @@ class FakeAnthropic(RecordingServer):
         if len(words) > body["max_tokens"]:
             words, content, stop = words[: body["max_tokens"]], [], "max_tokens"
         content.insert(0, text_block(" ".join(words)))
-        prompt = _words(messages) + _words(body.get("system"))
+        prompt = count_words(messages) + count_words(body.get("system"))
         output = len(words) + (8 if stop == "tool_use" else 0)
         cached = (7, 3) if model == "cached" else (0, 0)
         return message(

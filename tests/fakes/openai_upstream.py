@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -117,17 +117,10 @@ def _header_int(request: web.Request, name: str) -> int | None:
     return max(value, 0)
 
 
-def _error(
-    status: int,
-    message: str | None = None,
-    error_type: str | None = None,
-    code: str | None = None,
-    param: str | None = None,
-) -> web.Response:
-    """A JSON error response; 429s carry OpenAI's rate-limit headers too."""
-    response = web.json_response(
-        error_body(status, message, error_type, code, param), status=status
-    )
+def _error(status: int, message: str | None = None, **fields: str) -> web.Response:
+    """A JSON error response (``fields``: ``error_body``'s ``code`` or ``param``); 429s carry
+    OpenAI's rate-limit headers too."""
+    response = web.json_response(error_body(status, message, **fields), status=status)
     if status == 429:
         response.headers["retry-after"] = "7"
         response.headers["x-ratelimit-remaining-requests"] = "0"
@@ -138,6 +131,21 @@ def _include_usage(body: dict[str, Any]) -> bool:
     """Whether a streaming request asked for a final usage chunk."""
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """The ordinary answer to a completion request (chat or legacy), before it is framed."""
+
+    model: str
+    completion_id: str
+    created: int
+    pieces: list[str]
+    """The content pieces (``reply_pieces``): one per stream chunk, joined otherwise."""
+    usage: dict[str, int]
+    stream: bool
+    include_usage: bool
+    """Whether a stream ends with a usage chunk (``stream_options.include_usage``)."""
 
 
 class FakeOpenAI(RecordingServer):
@@ -245,6 +253,15 @@ class FakeOpenAI(RecordingServer):
             body["model"] = deployment
         return body
 
+    async def _answerable(self, request: web.Request) -> dict[str, Any] | web.StreamResponse:
+        """The body of a request to a POST endpoint, or the response that already answers it:
+        a bad body, a fault or a special model (``_special``)."""
+        body = self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        special = await self._special(request, body)
+        return body if special is None else special
+
     async def _special(
         self, request: web.Request, body: dict[str, Any]
     ) -> web.StreamResponse | None:
@@ -268,13 +285,26 @@ class FakeOpenAI(RecordingServer):
             return await self._abandon(request)
         return None
 
+    def _reply(
+        self, request: web.Request, body: dict[str, Any], prompt_field: str, id_prefix: str
+    ) -> _Reply:
+        """The answer to ``body``, whose prompt (counted for ``usage``) is ``prompt_field``."""
+        pieces = reply_pieces(_header_int(request, "x-fake-chunks"), self.reply)
+        return _Reply(
+            model=body["model"],
+            completion_id=f"{id_prefix}-fake-{request_index(request)}",
+            created=int(time.time()),
+            pieces=pieces,
+            usage=token_usage(max(count_words(body.get(prompt_field)), 1), len(pieces)),
+            stream=body.get("stream") is True,
+            include_usage=_include_usage(body),
+        )
+
     async def _stream(
         self,
         request: web.Request,
         make_chunk: _ChunkMaker,
-        pieces: list[str],
-        usage: dict[str, int],
-        include_usage: bool,
+        reply: _Reply,
         role_chunk: dict[str, Any] | None,
     ) -> web.StreamResponse:
         """Stream ``role_chunk`` (if any), one chunk per piece, usage (if asked), ``[DONE]``.
@@ -289,6 +319,7 @@ class FakeOpenAI(RecordingServer):
         )
         await response.prepare(request)
         interval_ms = _header_int(request, "x-fake-interval-ms") or 0
+        pieces, include_usage = reply.pieces, reply.include_usage
 
         def with_usage(chunk: dict[str, Any]) -> dict[str, Any]:
             if include_usage:
@@ -306,7 +337,7 @@ class FakeOpenAI(RecordingServer):
         if include_usage:
             final = make_chunk(None, None)
             final["choices"] = []
-            final["usage"] = usage
+            final["usage"] = reply.usage
             events.append(SseEvent(sse(final), content=False))
         events.append(SseEvent(SSE_DONE, content=False))
         events, ending = shape_stream(request.get(_FAULT), events)
@@ -330,10 +361,11 @@ class FakeOpenAI(RecordingServer):
         return await self._finish(request, response)
 
     async def _cut(
-        self, request: web.Request, events: list[dict[str, Any]], stream: bool, full: Any
+        self, request: web.Request, events: list[dict[str, Any]], reply: _Reply
     ) -> web.StreamResponse:
-        """``stream-cut``: send a partial answer, then close the connection."""
-        if stream:
+        """``stream-cut``: send a partial answer (``events`` of a stream, or half a JSON body),
+        then close the connection."""
+        if reply.stream:
             response = web.StreamResponse(
                 headers={"content-type": "text/event-stream; charset=utf-8"}
             )
@@ -342,7 +374,7 @@ class FakeOpenAI(RecordingServer):
                 if not await self._send(request, response, sse(event), content=True):
                     return response
         else:
-            data = json.dumps(full).encode()
+            data = json.dumps({"id": reply.completion_id}).encode()
             response = web.StreamResponse(headers={"content-type": "application/json"})
             response.content_length = len(data)
             await response.prepare(request)
@@ -356,71 +388,51 @@ class FakeOpenAI(RecordingServer):
     # ------------------------------------------------------------------ endpoints
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        body = self._body(request)
-        if isinstance(body, web.Response):
+        body = await self._answerable(request)
+        if not isinstance(body, dict):
             return body
-        special = await self._special(request, body)
-        if special is not None:
-            return special
-        model: str = body["model"]
-        pieces = reply_pieces(_header_int(request, "x-fake-chunks"), self.reply)
-        usage = token_usage(max(count_words(body.get("messages")), 1), len(pieces))
-        completion_id = f"chatcmpl-fake-{request_index(request)}"
-        created = int(time.time())
+        reply = self._reply(request, body, "messages", "chatcmpl")
 
-        def chunk(text: str | None, finish: str | None) -> dict[str, Any]:
-            delta = {} if text is None else {"content": text}
-            return chat_chunk(completion_id, created, model, delta, finish)
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return chat_chunk(reply.completion_id, reply.created, reply.model, delta, finish)
 
-        stream = body.get("stream") is True
-        if model == "stream-cut":
-            first = {"role": "assistant", "content": pieces[0] if pieces else ""}
-            events = [
-                chat_chunk(completion_id, created, model, first, None),
-                *(chunk(p, None) for p in pieces[1:2]),
-            ]
-            return await self._cut(request, events, stream, {"id": completion_id})
-        if stream:
-            role_delta = {"role": "assistant", "content": ""}
-            role = chat_chunk(completion_id, created, model, role_delta, None)
-            return await self._stream(request, chunk, pieces, usage, _include_usage(body), role)
+        def content(text: str | None, finish: str | None) -> dict[str, Any]:
+            return chunk({} if text is None else {"content": text}, finish)
+
+        pieces = reply.pieces
+        if reply.model == "stream-cut":
+            first = chunk({"role": "assistant", "content": pieces[0] if pieces else ""})
+            return await self._cut(
+                request, [first, *(content(p, None) for p in pieces[1:2])], reply
+            )
+        if reply.stream:
+            role = chunk({"role": "assistant", "content": ""})
+            return await self._stream(request, content, reply, role)
         return web.json_response(
-            chat_completion(completion_id, created, model, "".join(pieces), usage)
+            chat_completion(
+                reply.completion_id, reply.created, reply.model, "".join(pieces), reply.usage
+            )
         )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        body = self._body(request)
-        if isinstance(body, web.Response):
+        body = await self._answerable(request)
+        if not isinstance(body, dict):
             return body
-        special = await self._special(request, body)
-        if special is not None:
-            return special
-        model: str = body["model"]
-        pieces = reply_pieces(_header_int(request, "x-fake-chunks"), self.reply)
-        usage = token_usage(max(count_words(body.get("prompt")), 1), len(pieces))
-        completion_id = f"cmpl-fake-{request_index(request)}"
-        created = int(time.time())
+        reply = self._reply(request, body, "prompt", "cmpl")
 
         def chunk(text: str | None, finish: str | None) -> dict[str, Any]:
-            return text_completion(completion_id, created, model, text, finish)
+            return text_completion(reply.completion_id, reply.created, reply.model, text, finish)
 
-        stream = body.get("stream") is True
-        if model == "stream-cut":
-            events = [chunk(p, None) for p in pieces[:2]]
-            return await self._cut(request, events, stream, {"id": completion_id})
-        if stream:
-            return await self._stream(request, chunk, pieces, usage, _include_usage(body), None)
-        result = chunk("".join(pieces), "stop")
-        result["usage"] = usage
-        return web.json_response(result)
+        if reply.model == "stream-cut":
+            return await self._cut(request, [chunk(p, None) for p in reply.pieces[:2]], reply)
+        if reply.stream:
+            return await self._stream(request, chunk, reply, None)
+        return web.json_response(chunk("".join(reply.pieces), "stop") | {"usage": reply.usage})
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body = self._body(request)
-        if isinstance(body, web.Response):
+        body = await self._answerable(request)
+        if not isinstance(body, dict):
             return body
-        special = await self._special(request, body)
-        if special is not None:
-            return special
         raw_input = body.get("input")
         texts = list(embedding_texts(raw_input))
         if not texts:

@@ -81,7 +81,9 @@ def reply_pieces(chunks: int | None = None, reply: str = DEFAULT_REPLY) -> list[
 
 
 def count_words(value: Any) -> int:
-    """A deterministic stand-in for token counting over any JSON value."""
+    """A deterministic stand-in for token counting over any JSON value: the words of its
+    strings, through lists and ``content``/``text`` fields; an integer (a token id) is one.
+    The Anthropic fake counts its prompts with it too."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, list):
@@ -110,6 +112,22 @@ def sse(payload: Any) -> bytes:
 # ---------------------------------------------------------------------------- completions
 
 
+def _completion(
+    kind: str, completion_id: str, created: int, model: str, choice: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The envelope every completion and chunk shares, around its one ``choice``; ``extra``
+    fields (``usage``) come last."""
+    return {
+        "id": completion_id,
+        "object": kind,
+        "created": created,
+        "model": model,
+        "system_fingerprint": _SYSTEM_FINGERPRINT,
+        "choices": [choice],
+        **extra,
+    }
+
+
 def chat_chunk(
     completion_id: str,
     created: int,
@@ -118,52 +136,29 @@ def chat_chunk(
     finish_reason: str | None,
 ) -> dict[str, Any]:
     """A ``chat.completion.chunk`` with one choice."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": _SYSTEM_FINGERPRINT,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    return _completion("chat.completion.chunk", completion_id, created, model, choice)
 
 
 def chat_completion(
     completion_id: str, created: int, model: str, content: str, usage: dict[str, int]
 ) -> dict[str, Any]:
     """A finished (non-streamed) ``chat.completion`` with one assistant message."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": _SYSTEM_FINGERPRINT,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": content, "refusal": None},
+        "logprobs": None,
+        "finish_reason": "stop",
     }
+    return _completion("chat.completion", completion_id, created, model, choice, usage=usage)
 
 
 def text_completion(
     completion_id: str, created: int, model: str, text: str | None, finish_reason: str | None
 ) -> dict[str, Any]:
     """A legacy ``text_completion`` (a stream chunk, or the whole answer) with one choice."""
-    return {
-        "id": completion_id,
-        "object": "text_completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": _SYSTEM_FINGERPRINT,
-        "choices": [
-            {"text": text or "", "index": 0, "logprobs": None, "finish_reason": finish_reason}
-        ],
-    }
+    choice = {"text": text or "", "index": 0, "logprobs": None, "finish_reason": finish_reason}
+    return _completion("text_completion", completion_id, created, model, choice)
 
 
 # ---------------------------------------------------------------------------- embeddings

@@ -14,13 +14,14 @@ import contextlib
 import json
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiohttp import web
+
+from tests.service import Service
 
 __all__ = ["RecordedRequest", "RecordingServer", "request_index"]
 
@@ -72,7 +73,7 @@ def _transport_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-class RecordingServer(ABC):
+class RecordingServer(Service):
     """A local HTTP server that records requests, streamed chunks and disconnects.
 
     Attributes (read them from the test thread; the server thread only appends):
@@ -159,17 +160,6 @@ class RecordingServer(ABC):
         self._thread = None
         self._loop = None
         self._stopping = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ helpers for tests
 

@@ -7,7 +7,6 @@ assert exactly which bytes arrive and how the connection ends.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +17,9 @@ from openai import OpenAI
 
 from .faults import IN_BAND_ERROR
 from .openai_upstream import FakeOpenAI
+from .raw_http import CHAT, connect, read_to_eof, sse_data
 
 MESSAGES: list[Any] = [{"role": "user", "content": "say hello please"}]
-CHAT = "/v1/chat/completions"
 STREAM_BODY: dict[str, Any] = {"model": "m1", "messages": MESSAGES, "stream": True}
 PLAIN_BODY: dict[str, Any] = {"model": "m1", "messages": MESSAGES}
 ROLE = '{"role":"assistant","content":""}'
@@ -30,28 +29,6 @@ ROLE = '{"role":"assistant","content":""}'
 def client(up: FakeOpenAI) -> Iterator[OpenAI]:
     with OpenAI(base_url=up.base_url, api_key="x", max_retries=0, timeout=2.0) as c:
         yield c
-
-
-def _connect(
-    up: FakeOpenAI, body: Any, headers: dict[str, str], path: str = CHAT, method: str = "POST"
-) -> socket.socket:
-    data = json.dumps(body).encode() if body is not None else b""
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: {up.host}:{up.port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n"
-        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        + "\r\n"
-    )
-    sock = socket.create_connection((up.host, up.port), timeout=2.0)
-    sock.sendall(head.encode() + data)
-    return sock
-
-
-def _read_to_eof(sock: socket.socket) -> bytes:
-    raw = b""
-    while data := sock.recv(65536):
-        raw += data
-    return raw
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -89,18 +66,14 @@ class _Answer:
 
     @property
     def events(self) -> list[str]:
-        text = self.body.decode()
-        assert text.endswith("\n\n")
-        events = text.split("\n\n")[:-1]
-        assert all(e.startswith("data: ") for e in events)
-        return [e.removeprefix("data: ") for e in events]
+        return sse_data(self.body)
 
 
 def _exchange(
     up: FakeOpenAI, body: Any, headers: dict[str, str], path: str = CHAT, method: str = "POST"
 ) -> _Answer:
-    with _connect(up, body, headers, path, method) as sock:
-        return _Answer(_read_to_eof(sock))
+    with connect(up, body, headers, path, method) as sock:
+        return _Answer(read_to_eof(sock))
 
 
 def _content(event: str) -> str | None:
@@ -179,7 +152,7 @@ def test_context_length_and_content_policy(up: FakeOpenAI, client: OpenAI) -> No
 
 def test_reset_sends_rst_before_any_byte(up: FakeOpenAI, client: OpenAI) -> None:
     with (
-        _connect(up, STREAM_BODY, {"x-fault": "reset"}) as sock,
+        connect(up, STREAM_BODY, {"x-fault": "reset"}) as sock,
         pytest.raises(ConnectionResetError),
     ):
         sock.recv(65536)
@@ -193,7 +166,7 @@ def test_reset_sends_rst_before_any_byte(up: FakeOpenAI, client: OpenAI) -> None
 
 
 def test_never_answer(up: FakeOpenAI) -> None:
-    with _connect(up, PLAIN_BODY, {"x-fault": "never-answer"}) as sock:
+    with connect(up, PLAIN_BODY, {"x-fault": "never-answer"}) as sock:
         up.wait_for_requests(1)
         sock.settimeout(0.2)
         with pytest.raises(TimeoutError):
@@ -225,8 +198,8 @@ def test_slow_first_token(up: FakeOpenAI, client: OpenAI) -> None:
 @pytest.mark.parametrize(("chunks", "expected"), [(None, 2), ("3", 3), ("0", 0), ("9", 4)])
 def test_stream_cut_after(up: FakeOpenAI, chunks: str | None, expected: int) -> None:
     headers = {"x-fault": "stream-cut-after"} | ({"x-fault-chunks": chunks} if chunks else {})
-    with _connect(up, STREAM_BODY, headers) as sock:
-        raw = _read_to_eof(sock)
+    with connect(up, STREAM_BODY, headers) as sock:
+        raw = read_to_eof(sock)
     assert raw.endswith(b"\r\n0\r\n\r\n")  # a clean chunked end
     events = _Answer(raw).events
     assert events[0] == json.dumps(json.loads(events[0]), separators=(",", ":"))
@@ -244,7 +217,7 @@ def test_stream_cut_after_via_sdk_ends_quietly(up: FakeOpenAI, client: OpenAI) -
 
 def test_stream_stall(up: FakeOpenAI) -> None:
     headers = {"x-fault": "stream-stall", "x-fault-chunks": "1"}
-    with _connect(up, STREAM_BODY, headers) as sock:
+    with connect(up, STREAM_BODY, headers) as sock:
         seen = b""
         while b'"content":"Hello"' not in seen:
             data = sock.recv(65536)
@@ -260,7 +233,7 @@ def test_stream_stall(up: FakeOpenAI) -> None:
 
 
 def test_stream_stall_does_not_block_stop(up: FakeOpenAI) -> None:
-    with _connect(up, STREAM_BODY, {"x-fault": "stream-stall"}) as sock:
+    with connect(up, STREAM_BODY, {"x-fault": "stream-stall"}) as sock:
         up.wait_for_requests(1)
         deadline = time.monotonic() + 1.0
         while len(up.chunk_times.get(0, [])) < 2:
@@ -270,7 +243,7 @@ def test_stream_stall_does_not_block_stop(up: FakeOpenAI) -> None:
         up.stop()
         assert time.monotonic() - started < 1.0
         sock.settimeout(1.0)
-        raw = _read_to_eof(sock)  # closed after two content chunks, without a clean end
+        raw = read_to_eof(sock)  # closed after two content chunks, without a clean end
     assert b'" from"' in raw
     assert not raw.endswith(b"0\r\n\r\n")
 
@@ -296,8 +269,8 @@ def test_malformed_sse(up: FakeOpenAI, client: OpenAI) -> None:
 
 def test_missing_done(up: FakeOpenAI) -> None:
     body = {**STREAM_BODY, "stream_options": {"include_usage": True}}
-    with _connect(up, body, {"x-fault": "missing-done"}) as sock:
-        raw = _read_to_eof(sock)
+    with connect(up, body, {"x-fault": "missing-done"}) as sock:
+        raw = read_to_eof(sock)
     assert raw.endswith(b"\r\n0\r\n\r\n")
     events = _Answer(raw).events
     assert "[DONE]" not in events
@@ -306,8 +279,8 @@ def test_missing_done(up: FakeOpenAI) -> None:
 
 
 def test_in_band_error(up: FakeOpenAI, client: OpenAI) -> None:
-    with _connect(up, STREAM_BODY, {"x-fault": "in-band-error"}) as sock:
-        raw = _read_to_eof(sock)
+    with connect(up, STREAM_BODY, {"x-fault": "in-band-error"}) as sock:
+        raw = read_to_eof(sock)
     assert raw.endswith(b"\r\n0\r\n\r\n")
     events = _Answer(raw).events
     assert [_content(e) for e in events[:2]] == ["", "Hello"]

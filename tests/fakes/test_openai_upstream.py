@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ import pytest
 from openai import AzureOpenAI, OpenAI
 
 from .openai_upstream import DEFAULT_REPLY, FakeOpenAI, fake_embedding, reply_pieces
+from .raw_http import connect, sse_data
 
 
 @pytest.fixture
@@ -36,31 +36,6 @@ def _post(up: FakeOpenAI, path: str, body: Any, headers: dict[str, str] | None =
     with urllib.request.urlopen(request, timeout=5) as response:
         result: bytes = response.read()
         return result
-
-
-def _raw_stream_socket(
-    up: FakeOpenAI, body: dict[str, Any], headers: dict[str, str]
-) -> socket.socket:
-    data = json.dumps(body).encode()
-    head = (
-        "POST /v1/chat/completions HTTP/1.1\r\n"
-        f"Host: {up.host}:{up.port}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n"
-        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        + "\r\n"
-    )
-    sock = socket.create_connection((up.host, up.port), timeout=2.0)
-    sock.sendall(head.encode() + data)
-    return sock
-
-
-def _sse_events(raw: bytes) -> list[str]:
-    text = raw.decode()
-    assert text.endswith("\n\n")
-    events = text.split("\n\n")[:-1]
-    assert all(e.startswith("data: ") for e in events)
-    return [e.removeprefix("data: ") for e in events]
 
 
 MESSAGES: list[Any] = [{"role": "user", "content": "say hello please"}]
@@ -140,7 +115,7 @@ def test_chat_stream_without_usage(up: FakeOpenAI, client: OpenAI) -> None:
     assert len(up.chunk_times[0]) == 4
 
     raw = _post(up, "/v1/chat/completions", {"model": "m1", "messages": [], "stream": True})
-    events = _sse_events(raw)
+    events = sse_data(raw)
     assert events[-1] == "[DONE]"
     assert raw.endswith(b"data: [DONE]\n\n")
     assert all("usage" not in json.loads(e) for e in events[:-1])
@@ -169,7 +144,7 @@ def test_chat_stream_with_usage(up: FakeOpenAI, client: OpenAI) -> None:
         "/v1/chat/completions",
         {"model": "m1", "messages": [], "stream": True, "stream_options": {"include_usage": True}},
     )
-    events = _sse_events(raw)
+    events = sse_data(raw)
     assert events[-1] == "[DONE]"
     parsed = [json.loads(e) for e in events[:-1]]
     assert all(p["usage"] is None for p in parsed[:-1])
@@ -267,7 +242,7 @@ def test_legacy_completions(up: FakeOpenAI, client: OpenAI) -> None:
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
 
     raw = _post(up, "/v1/completions", {"model": "i", "prompt": "x", "stream": True})
-    assert _sse_events(raw)[-1] == "[DONE]"
+    assert sse_data(raw)[-1] == "[DONE]"
 
 
 def test_models(up: FakeOpenAI, client: OpenAI) -> None:
@@ -382,7 +357,7 @@ def test_stream_cut(up: FakeOpenAI, client: OpenAI) -> None:
 
 
 def test_disconnect_detected_raw_socket(up: FakeOpenAI) -> None:
-    sock = _raw_stream_socket(
+    sock = connect(
         up,
         {"model": "m1", "messages": [], "stream": True},
         {"x-fake-chunks": "200", "x-fake-interval-ms": "20"},
@@ -427,7 +402,7 @@ def test_hang_client_timeout_is_seen_as_disconnect(up: FakeOpenAI) -> None:
 
 
 def test_hang_does_not_block_stop(up: FakeOpenAI) -> None:
-    sock = _raw_stream_socket(up, {"model": "hang", "messages": []}, {})
+    sock = connect(up, {"model": "hang", "messages": []}, {})
     with sock:
         up.wait_for_requests(1)
         sock.settimeout(0.2)

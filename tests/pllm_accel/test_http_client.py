@@ -128,23 +128,23 @@ def test_openai_relay_reframes_and_reports_the_usage(upstream: FakeOpenAI) -> No
 TAP = ("message_start", "message_delta", "message_stop", "error")
 
 
-def messages(model: str) -> dict[str, Any]:
-    return {
+def tap_stream(model: str) -> tuple[bytes, list[pllm_accel.SseEvent], bool]:
+    """A Messages stream of ``model`` from the fake Anthropic upstream through the tap relay:
+    the bytes passed on, the events parked (``TAP``) and whether it was truncated."""
+    payload = {
         "model": model,
         "max_tokens": 100,
         "messages": [{"role": "user", "content": "hi"}],
         "stream": True,
     }
 
-
-def test_tap_relay_passes_bytes_and_parks_the_named_events() -> None:
     async def scenario(
         client: pllm_accel.HttpClient, url: str
     ) -> tuple[bytes, list[pllm_accel.SseEvent], bool]:
         resp = await send(
             client,
             url,
-            messages("claude"),
+            payload,
             relay="tap",
             tap=TAP,
             headers=[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
@@ -155,6 +155,11 @@ def test_tap_relay_passes_bytes_and_parks_the_named_events() -> None:
     with FakeAnthropic() as claude:
         url = f"{claude.root_url}/v1/messages"
         out, events, truncated = run(lambda client: scenario(client, url))
+    return out, events, truncated
+
+
+def test_tap_relay_passes_bytes_and_parks_the_named_events() -> None:
+    out, events, truncated = tap_stream("claude")
     every = pllm_accel.SseParser().feed(out)
     assert {e.event for e in every} > set(TAP[:3]), "the whole stream passes in `out`"
     assert events == [e for e in every if e.event in TAP]
@@ -164,20 +169,7 @@ def test_tap_relay_passes_bytes_and_parks_the_named_events() -> None:
 
 
 def test_tap_relay_parks_an_in_band_error() -> None:
-    async def scenario(client: pllm_accel.HttpClient, url: str) -> list[pllm_accel.SseEvent]:
-        resp = await send(
-            client,
-            url,
-            messages("stream-error"),
-            relay="tap",
-            tap=TAP,
-            headers=[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
-        )
-        return (await drain(resp))[1]
-
-    with FakeAnthropic() as claude:
-        url = f"{claude.root_url}/v1/messages"
-        events = run(lambda client: scenario(client, url))
+    _, events, _ = tap_stream("stream-error")
     assert [e.event for e in events] == ["message_start", "error"]
     assert json.loads(events[-1].data)["error"]["type"] == "overloaded_error"
 

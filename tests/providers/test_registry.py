@@ -5,22 +5,33 @@ from pathlib import Path
 import pytest
 
 from pllm.config import ConfigError, load_settings
-from pllm.providers.codec import Endpoint, HttpTarget
+from pllm.providers.codec import Deployment, Endpoint, HttpTarget
 from pllm.providers.openai.codec import COMPAT_ROWS, map_openai_error
 from pllm.providers.registry import build_deployments
+
+
+def build(tmp_path: Path, entries: str, env: dict[str, str]) -> list[Deployment]:
+    """The deployments of a config whose ``model_list`` is ``entries`` (YAML lines)."""
+    p = tmp_path / "c.yaml"
+    p.write_text("model_list:\n" + entries)
+    return build_deployments(load_settings(p, env), env)
 
 
 def deployments(
     tmp_path: Path, entries: str, env: dict[str, str] | None = None
 ) -> list[HttpTarget]:
-    p = tmp_path / "c.yaml"
-    p.write_text("model_list:\n" + entries)
-    env = env or {}
     out = []
-    for d in build_deployments(load_settings(p, env), env):
+    for d in build(tmp_path, entries, env or {}):
         assert isinstance(d.target, HttpTarget)
         out.append(d.target)
     return out
+
+
+def problems(tmp_path: Path, entries: str) -> str:
+    """The text of the ``ConfigError`` that building these deployments raises."""
+    with pytest.raises(ConfigError) as e:
+        build(tmp_path, entries, {})
+    return str(e.value)
 
 
 def test_every_required_compat_service_is_a_row() -> None:
@@ -62,17 +73,13 @@ def test_azure_url_header_and_version(tmp_path: Path) -> None:
 
 
 def test_provider_problems_are_all_reported(tmp_path: Path) -> None:
-    p = tmp_path / "c.yaml"
-    p.write_text(
-        "model_list:\n"
+    text = problems(
+        tmp_path,
         "  - {model_name: a, litellm_params: {model: opneai/x}}\n"
         "  - {model_name: b, litellm_params: {model: openai/x}}\n"
         "  - {model_name: c, litellm_params: {model: vllm/x}}\n"
-        "  - {model_name: d, litellm_params: {model: azure/x}}\n"
+        "  - {model_name: d, litellm_params: {model: azure/x}}\n",
     )
-    with pytest.raises(ConfigError) as e:
-        build_deployments(load_settings(p, {}), {})
-    text = str(e.value)
     assert (
         "model_list[0].litellm_params.model: unknown provider 'opneai' (did you mean 'openai'?)"
         in text
@@ -113,15 +120,11 @@ def test_other_error_bodies_are_wrapped(body: bytes, message: str) -> None:
 
 
 def test_bad_urls_and_header_values_are_config_problems(tmp_path: Path) -> None:
-    p = tmp_path / "c.yaml"
-    p.write_text(
-        "model_list:\n"
+    text = problems(
+        tmp_path,
         "  - {model_name: a, litellm_params: {model: openai/x, api_key: k, api_base: 'localhost:8000/v1'}}\n"
-        '  - {model_name: b, litellm_params: {model: openai/x, api_key: "sk-secret\\nvalue"}}\n'
+        '  - {model_name: b, litellm_params: {model: openai/x, api_key: "sk-secret\\nvalue"}}\n',
     )
-    with pytest.raises(ConfigError) as e:
-        build_deployments(load_settings(p, {}), {})
-    text = str(e.value)
     assert "model_list[0].litellm_params: invalid upstream request:" in text
     assert (
         "model_list[1].litellm_params: invalid upstream request: bad value for header authorization"

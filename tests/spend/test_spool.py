@@ -25,6 +25,16 @@ def drain(spool: Spool, limit: int = 100) -> list[SpendRecord]:
     return out
 
 
+def killed_writer(directory: Path, count: int, torn: bytes = b"") -> None:
+    """Leave in ``directory`` what a writer killed after appending ``r0``..``r{count-1}`` and
+    ``torn`` (the start of a line) leaves: an orphaned segment."""
+    dead = Spool.open(directory)
+    for i in range(count):
+        dead.append(rec(f"r{i}"))
+    os.write(dead._fd, torn)
+    kill(dead)
+
+
 def test_round_trip(tmp_path: Path) -> None:
     spool = Spool.open(tmp_path / "spool")
     records = [rec(f"r{i}", cost=i / 7) for i in range(50)]
@@ -117,11 +127,7 @@ def test_incomplete_line_waits_for_its_newline_in_a_live_segment(tmp_path: Path)
 
 
 def test_torn_tail_of_dead_writer_is_skipped(tmp_path: Path) -> None:
-    dead = Spool.open(tmp_path)
-    for i in range(5):
-        dead.append(rec(f"r{i}"))
-    os.write(dead._fd, b'{"request_id":"half')
-    kill(dead)
+    killed_writer(tmp_path, 5, torn=b'{"request_id":"half')
     spool = Spool.open(tmp_path)
     assert [r.request_id for r in drain(spool)] == [f"r{i}" for i in range(5)]
     assert spool.torn == 1 and spool.rejected == 0
@@ -146,10 +152,7 @@ def test_live_segment_of_another_spool_is_not_drained(tmp_path: Path) -> None:
 
 
 def test_claimed_segment_stays_locked_until_release(tmp_path: Path) -> None:
-    dead = Spool.open(tmp_path)
-    for i in range(10):
-        dead.append(rec(f"r{i}"))
-    kill(dead)
+    killed_writer(tmp_path, 10)
     a, b = Spool.open(tmp_path), Spool.open(tmp_path)
     batch = a.read_batch(3)
     assert batch is not None
