@@ -17,6 +17,7 @@ import hashlib
 import struct
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -238,7 +239,7 @@ class MockAnswer:
     __slots__ = ("_frames", "_next", "_start", "body", "saw_done", "usage")
 
     status = 200
-    headers: list[tuple[str, str]] = []  # noqa: RUF012 - read-only, like the native answer's
+    headers: Mapping[str, str] = MappingProxyType({})
     truncated = False
     fault = None
 

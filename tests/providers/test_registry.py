@@ -98,7 +98,7 @@ def test_provider_problems_are_all_reported(tmp_path: Path) -> None:
 def test_openai_error_bodies_pass_through_untouched() -> None:
     body = b'{"error": {"message": "Rate limit", "type": "requests", "param": null, "code": "rl"}}'
     err = map_openai_error(
-        429, [("retry-after", "2"), ("x-ratelimit-reset", "1s"), ("server", "x")], body
+        429, {"retry-after": "2", "x-ratelimit-reset": "1s", "server": "x"}, body
     )
     assert (err.status, err.body(), err.message) == (429, body, "Rate limit")
     assert err.headers == (("retry-after", "2"), ("x-ratelimit-reset", "1s"))
@@ -114,7 +114,7 @@ def test_openai_error_bodies_pass_through_untouched() -> None:
     ],
 )
 def test_other_error_bodies_are_wrapped(body: bytes, message: str) -> None:
-    err = map_openai_error(503, [], body)
+    err = map_openai_error(503, {}, body)
     assert err.status == 503 and err.message == message and err.raw_body is None
     assert b'"type":"api_error"' in err.body()
 

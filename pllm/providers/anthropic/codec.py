@@ -78,15 +78,15 @@ _probe = msgspec.json.Decoder(_UsageProbe).decode
 _reply_usage = msgspec.json.Decoder(_Message).decode
 
 
-def _forwarded(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def _forwarded(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(
         (k, v)
-        for k, v in headers
+        for k, v in headers.items()
         if k in ("retry-after", "request-id") or k.startswith("anthropic-ratelimit-")
     )
 
 
-def map_anthropic_error(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+def map_anthropic_error(status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
     try:
         err = _decode_error(body).error
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -165,7 +165,7 @@ class AnthropicCodec:
             return AnthropicAsOpenAI(dep.id, include_usage=out.usage_chunk)
         return MessagesPassThrough(dep.id)
 
-    def error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_anthropic_error(status, headers, body)
 
 

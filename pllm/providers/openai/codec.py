@@ -92,13 +92,15 @@ _error_object = msgspec.json.Decoder(_ErrorObject | str)
 _FORWARDED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
 
 
-def forwarded_error_headers(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def forwarded_error_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(
-        (k, v) for k, v in headers if k in _FORWARDED_ERROR_HEADERS or k.startswith("x-ratelimit-")
+        (k, v)
+        for k, v in headers.items()
+        if k in _FORWARDED_ERROR_HEADERS or k.startswith("x-ratelimit-")
     )
 
 
-def map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+def map_openai_error(status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
     """An OpenAI-format error reply passes through untouched (status, body, rate-limit
     headers); anything else is wrapped into the OpenAI shape with the upstream's message."""
     err = _map_openai_error(status, headers, body)
@@ -112,7 +114,7 @@ def is_retryable_status(status: int) -> bool:
     return status in (401, 403, 404, 408, 409, 429) or status >= 500
 
 
-def _map_openai_error(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+def _map_openai_error(status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
     fwd = forwarded_error_headers(headers)
     if status < 400:
         status = 502
@@ -177,7 +179,7 @@ class OpenAIFormat:
     def translator(self, dep: Deployment, out: Outgoing) -> StreamTranslator:
         return OpenAIStream(dep.id)
 
-    def error(self, status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayError:
+    def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_openai_error(status, headers, body)
 
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use super::bridge::{Bridge, Completion};
 use super::client::AbortSlot;
@@ -183,10 +183,21 @@ impl UpstreamResponse {
         Ok(fut)
     }
 
-    /// Response headers as `(name, value)` pairs, names lower-cased.
+    /// Response headers by lower-cased name; a repeated header's values are joined with
+    /// ", " (RFC 9110 §5.3), so one lookup reads any of them.
     #[getter]
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, &self.head_headers)
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let headers = PyDict::new(py);
+        for (name, value) in &self.head_headers {
+            match headers.get_item(name)? {
+                Some(seen) => {
+                    let joined = format!("{}, {value}", seen.extract::<&str>()?);
+                    headers.set_item(name, joined)?;
+                }
+                None => headers.set_item(name, value)?,
+            }
+        }
+        Ok(headers)
     }
 
     /// True when the stream ended in the middle of an SSE event.

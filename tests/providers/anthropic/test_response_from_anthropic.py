@@ -152,7 +152,7 @@ def test_stream_error_event_becomes_an_openai_error_frame() -> None:
 def test_error_replies_map_to_openai_errors(status: int) -> None:
     err = map_anthropic_error(
         status,
-        [("retry-after", "3"), ("request-id", "req_1")],
+        {"retry-after": "3", "request-id": "req_1"},
         json.dumps(error_body(status, "boom")).encode(),
     )
     assert err.message == "boom"
@@ -165,5 +165,5 @@ def test_error_replies_map_to_openai_errors(status: int) -> None:
 
 
 def test_non_json_error_reply() -> None:
-    err = map_anthropic_error(502, [], b"<html>bad gateway</html>")
+    err = map_anthropic_error(502, {}, b"<html>bad gateway</html>")
     assert err.status == 502 and "bad gateway" in err.message
