@@ -121,7 +121,8 @@ async def _answer(
             await relay(req, call, answer, surface)
             outcome = "failure" if req.error in BROKEN_STREAM else "success"
     finally:
-        _settle_cost(state, call, routed)
+        if call.cost is None:  # a stream's usage is known once it ended (or was cut)
+            _settle_cost(state, call, routed)
         state.engine.finish(routed, call, tokens, outcome)  # 6. report
 
 

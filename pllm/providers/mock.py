@@ -226,6 +226,7 @@ class MockCodec(OpenAIFormat):
     name = "mock"
     # The mock adds the usage chunk only when asked; nothing is to be stripped.
     stream_usage = False
+    sends_bytes = False
 
     def configure(
         self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems

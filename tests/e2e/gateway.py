@@ -119,9 +119,14 @@ def gateway_fixtures(
             yield gw
 
     @pytest.fixture()
-    def client(gateway: GatewayProcess, upstream: FakeOpenAI) -> openai.OpenAI:
+    def client(gateway: GatewayProcess, upstream: FakeOpenAI) -> Iterator[openai.OpenAI]:
         upstream.clear()
-        return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=timeout)
+        # Closed after the test: a pooled socket left to the garbage collector is a
+        # ResourceWarning wherever the collection happens to run.
+        with openai.OpenAI(
+            base_url=gateway.base_url, api_key=key, max_retries=0, timeout=timeout
+        ) as sdk:
+            yield sdk
 
     return gateway, client
 

@@ -87,18 +87,22 @@ def gateway(
 
 
 @pytest.fixture()
-def oai(gateway: GatewayProcess, claude_up: FakeAnthropic) -> openai.OpenAI:
+def oai(gateway: GatewayProcess, claude_up: FakeAnthropic) -> Iterator[openai.OpenAI]:
     claude_up.clear()
-    return openai.OpenAI(base_url=gateway.base_url, api_key=MASTER, max_retries=0, timeout=10)
+    with openai.OpenAI(base_url=gateway.base_url, api_key=MASTER, max_retries=0, timeout=10) as sdk:
+        yield sdk
 
 
 @pytest.fixture()
 def ant(
     gateway: GatewayProcess, claude_up: FakeAnthropic, upstream: FakeOpenAI
-) -> anthropic.Anthropic:
+) -> Iterator[anthropic.Anthropic]:
     claude_up.clear()
     upstream.clear()
-    return anthropic.Anthropic(base_url=gateway.url, api_key=MASTER, max_retries=0, timeout=10)
+    with anthropic.Anthropic(
+        base_url=gateway.url, api_key=MASTER, max_retries=0, timeout=10
+    ) as sdk:
+        yield sdk
 
 
 def tokens(line: dict[str, Any]) -> tuple[Any, Any]:
@@ -394,8 +398,10 @@ def test_count_tokens(ant: anthropic.Anthropic, claude_up: FakeAnthropic) -> Non
 def test_messages_errors_are_anthropic_shaped(
     ant: anthropic.Anthropic, gateway: GatewayProcess
 ) -> None:
-    bad_key = anthropic.Anthropic(base_url=gateway.url, api_key="wrong", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as auth:
+    with (
+        anthropic.Anthropic(base_url=gateway.url, api_key="wrong", max_retries=0) as bad_key,
+        pytest.raises(anthropic.AuthenticationError) as auth,
+    ):
         bad_key.messages.create(model="claude", max_tokens=5, messages=user())
     assert auth.value.body == {
         "type": "error",

@@ -109,10 +109,10 @@ def admin(gw: GatewayProcess) -> Admin:
 def test_key_works_with_sdk_and_reports_cost(gw: GatewayProcess, admin: Admin) -> None:
     secret, created = admin.create_key(alias="sdk")
     assert secret.startswith("sk-")
-    client = openai.OpenAI(base_url=gw.base_url, api_key=secret, max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="cheap", messages=[{"role": "user", "content": "hi"}]
-    )
+    with openai.OpenAI(base_url=gw.base_url, api_key=secret, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="cheap", messages=[{"role": "user", "content": "hi"}]
+        )
     assert float(raw.headers["x-pllm-cost"]) == pytest.approx(1.0)
     assert raw.parse().usage is not None
     line = gw.access_line(raw.headers["x-request-id"])

@@ -216,8 +216,10 @@ def test_health_and_ready_need_no_key(gateway: GatewayProcess) -> None:
 
 
 def test_401_without_or_with_a_wrong_key(gateway: GatewayProcess) -> None:
-    bad = openai.OpenAI(base_url=gateway.base_url, api_key="sk-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as e:
+    with (
+        openai.OpenAI(base_url=gateway.base_url, api_key="sk-wrong", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError) as e,
+    ):
         bad.chat.completions.create(model="gpt-test", messages=messages())
     assert e.value.code == "invalid_api_key"
     body = json.dumps({"model": "gpt-test", "messages": messages()}).encode()

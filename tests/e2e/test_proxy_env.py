@@ -88,8 +88,10 @@ def config(api_base: str) -> str:
 
 
 def ask(gw: GatewayProcess) -> str | None:
-    client = openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
-    reply = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    with openai.OpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as client:
+        reply = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
     return reply.choices[0].message.content
 
 

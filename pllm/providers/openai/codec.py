@@ -147,6 +147,8 @@ class OpenAIFormat:
     endpoints: frozenset[Endpoint] = OPENAI_ENDPOINTS
     # Whether the upstream accepts ``stream_options.include_usage`` (usage on streams).
     stream_usage = True
+    # Whether the request is sent as bytes (an in-process target reads the dict instead).
+    sends_bytes = True
 
     def encode(
         self, dep: Deployment, endpoint: Endpoint, payload: Json, *, stream: bool, usage_chunk: bool
@@ -166,7 +168,7 @@ class OpenAIFormat:
         return Outgoing(
             endpoint,
             body,
-            _encode(body),
+            _encode(body) if self.sends_bytes else b"",
             model=payload["model"],
             stream=stream,
             relay=relay,

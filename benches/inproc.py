@@ -1,0 +1,102 @@
+"""The Python request path alone: requests through the ASGI app in process, no sockets.
+
+Drives ``pllm.app`` directly (lifespan, then N chat completions, plain and streamed, on the
+in-process ``mock`` with no delays, master key and access log on) and prints the CPU time per
+request. Without the network, Granian and the upstream, what remains is the gateway's own
+Python work: parse, authenticate, gate, route, forward to the mock, respond or relay, report,
+account. Run it with each build's interpreter to compare two versions of the code precisely
+(a few per cent, where the load benchmark drifts by tens):
+
+    .venv/bin/python benches/inproc.py
+    /path/to/other/.venv/bin/python benches/inproc.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+KEY = "sk-inproc"
+
+
+def config(data_dir: str) -> str:
+    return json.dumps(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+            "general_settings": {"master_key": KEY, "data_dir": data_dir, "access_log": False},
+        }
+    )
+
+
+async def drive(app: Any, n: int, stream: bool) -> float:
+    body = json.dumps(
+        {"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    headers = [
+        (b"authorization", f"Bearer {KEY}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers}
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if not pending:
+            await never.wait()  # the disconnect watch waits here; no client leaves
+        return pending.pop()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+
+    start = time.thread_time()
+    for _ in range(n):
+        pending = [{"type": "http.request", "body": body, "more_body": False}]
+        await app(dict(scope), receive, send)
+    return (time.thread_time() - start) / n * 1e6
+
+
+async def main(rounds: int, n: int) -> None:
+    from pllm.app import build_app
+    from pllm.config import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.yaml"
+        path.write_text(config(tmp))
+        app = build_app(load_settings(str(path)))
+        startup = iter([{"type": "lifespan.startup"}])
+
+        async def lifespan_receive() -> dict[str, Any]:
+            return next(startup, {"type": "lifespan.shutdown"})
+
+        async def lifespan_send(message: dict[str, Any]) -> None:
+            pass
+
+        life = asyncio.ensure_future(app({"type": "lifespan"}, lifespan_receive, lifespan_send))
+        await asyncio.sleep(0.5)
+        for stream in (False, True):
+            await drive(app, n // 10, stream)  # warm-up
+            runs = [await drive(app, n, stream) for _ in range(rounds)]
+            kind = "stream" if stream else "reply "
+            print(
+                f"{kind}: median {statistics.median(runs):.1f} CPU µs per request "
+                f"(rounds: {', '.join(f'{r:.1f}' for r in runs)})"
+            )
+        await life
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("-n", type=int, default=3000)
+    args = parser.parse_args()
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    asyncio.run(main(args.rounds, args.n))
