@@ -5,10 +5,14 @@ in-process ``mock`` with no delays, master key and access log on) and prints the
 request. Without the network, Granian and the upstream, what remains is the gateway's own
 Python work: parse, authenticate, gate, route, forward to the mock, respond or relay, report,
 account. Run it with each build's interpreter to compare two versions of the code precisely
-(a few per cent, where the load benchmark drifts by tens):
+(a few per cent, where the load benchmark drifts by tens), or count instructions, which do
+not drift at all, with callgrind (the difference of two runs of different lengths is the cost
+of the extra requests):
 
     .venv/bin/python benches/inproc.py
     /path/to/other/.venv/bin/python benches/inproc.py
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benches/inproc.py --rounds 1 -n 1300 --kinds reply
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ from typing import Any
 KEY = "sk-inproc"
 
 
-def config(data_dir: str) -> str:
+def config(data_dir: str, upstream: str | None = None) -> str:
+    # The in-process mock, or an OpenAI-format upstream (e.g. benches/mock_upstream.py's nginx).
+    params = {"model": "mock/m"}
+    if upstream is not None:
+        params = {"model": "openai/bench", "api_base": upstream, "api_key": "sk-upstream"}
     return json.dumps(
         {
-            "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+            "model_list": [{"model_name": "m", "litellm_params": params}],
             "general_settings": {"master_key": KEY, "data_dir": data_dir, "access_log": False},
         }
     )
@@ -62,13 +70,13 @@ async def drive(app: Any, n: int, stream: bool) -> float:
     return (time.thread_time() - start) / n * 1e6
 
 
-async def main(rounds: int, n: int) -> None:
+async def main(rounds: int, n: int, kinds: str, upstream: str | None) -> None:
     from pllm.app import build_app
     from pllm.config import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
-        path.write_text(config(tmp))
+        path.write_text(config(tmp, upstream))
         app = build_app(load_settings(str(path)))
         startup = iter([{"type": "lifespan.startup"}])
 
@@ -80,7 +88,7 @@ async def main(rounds: int, n: int) -> None:
 
         life = asyncio.ensure_future(app({"type": "lifespan"}, lifespan_receive, lifespan_send))
         await asyncio.sleep(0.5)
-        for stream in (False, True):
+        for stream in [k == "stream" for k in kinds.split(",")]:
             await drive(app, n // 10, stream)  # warm-up
             runs = [await drive(app, n, stream) for _ in range(rounds)]
             kind = "stream" if stream else "reply "
@@ -95,8 +103,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("-n", type=int, default=3000)
+    parser.add_argument("--kinds", default="reply,stream", help="reply, stream or both")
+    parser.add_argument("--upstream", help="an OpenAI-format api_base instead of the mock")
     args = parser.parse_args()
     import logging
 
     logging.disable(logging.CRITICAL)
-    asyncio.run(main(args.rounds, args.n))
+    asyncio.run(main(args.rounds, args.n, args.kinds, args.upstream))
