@@ -29,8 +29,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from pllm.call import Call
 from pllm.http import Request
 from pllm.pipeline.disconnect import DisconnectWatch
@@ -43,8 +41,6 @@ from pllm.usage import prompt_tokens_estimate, reply_cap
 
 if TYPE_CHECKING:
     from pllm.state import AppState
-
-_encode = msgspec.json.Encoder().encode
 
 
 async def serve(
