@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pllm.capacity import Capacity, raise_fd_limit
 from pllm.config import ConfigError, Settings, load_settings
 from pllm.observability.logging import configure_logging
 from pllm.providers.codec import Deployment
@@ -108,9 +109,17 @@ def serve(
     # Workers load the same file; an absolute path survives a different working directory.
     os.environ["PLLM_CONFIG"] = str(Path(path).resolve())
     admin_port = args.admin_port if args.admin_port is not None else settings.general.admin_port
+    capacity = Capacity.of(raise_fd_limit())
+    backpressure = server.backpressure or capacity.connections
+    max_in_flight = settings.router.max_in_flight or capacity.requests
+    log.info(
+        f"each worker holds up to {max_in_flight} requests and {backpressure} connections "
+        f"at once (file descriptor limit {capacity.fd_limit})",
+        extra={"fields": {"fd_limit": capacity.fd_limit}},
+    )
     admin = _start_admin(settings, path, admin_port)
     try:
-        _run_granian("pllm.app:create_app", host, port, workers, server.backpressure)
+        _run_granian("pllm.app:create_app", host, port, workers, backpressure)
     finally:
         if admin is not None:
             stop_child(admin)
@@ -205,6 +214,9 @@ def _run_granian(target: str, host: str, port: int, workers: int, backpressure: 
         interface=Interfaces.ASGI,
         workers=workers,
         loop=loop,
+        # Connections beyond the workers' backpressure wait here (the kernel caps it at
+        # net.core.somaxconn) instead of being refused.
+        backlog=4096,
         backpressure=backpressure,
         log_level=LogLevels.warning,
     ).serve()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pllm_accel
 from pllm.auth.authenticator import Authenticator
+from pllm.capacity import worker_capacity
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
@@ -66,7 +67,10 @@ class AppState:
             registry=registry,
             auth=Authenticator(settings.general, jwt=jwt, load_budgets=accounting.load_budgets),
             engine=RoutingEngine(r, registry, metrics, lambda d: price_by_id[d.id]),
-            admission=Admission(r.max_in_flight, r.max_queue, r.queue_timeout, metrics),
+            # Unset: as many as the worker's file descriptors hold (pllm.capacity).
+            admission=Admission(
+                r.max_in_flight or worker_capacity().requests, r.max_queue, r.queue_timeout, metrics
+            ),
             metrics=metrics,
             accounting=accounting,
             gate=Gate(accounting.ledger, group_prices, metrics),

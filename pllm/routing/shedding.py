@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import math
+import time
 
 from pllm.errors import GatewayError
 from pllm.http import ClientDisconnected, Request
 from pllm.observability.metrics import Metrics
+
+log = logging.getLogger("pllm.shedding")
+# At most one "at capacity" line per this many seconds: shedding comes in floods.
+_LOG_EVERY = 10.0
 
 
 class Admission:
@@ -26,9 +32,26 @@ class Admission:
         self.in_flight = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._metrics = metrics
+        self._logged_at = -_LOG_EVERY
+        self._shed_since_log = 0
 
     def _shed(self, reason: str) -> GatewayError:
         self._metrics.inc("pllm_shed_total", (("reason", reason),))
+        self._shed_since_log += 1
+        now = time.monotonic()
+        if now - self._logged_at >= _LOG_EVERY:
+            log.warning(
+                "at capacity: answering 503 (raise router_settings.max_in_flight, the file "
+                "descriptor limit, or add workers)",
+                extra={
+                    "fields": {
+                        "reason": reason,
+                        "max_in_flight": self.max_in_flight,
+                        "shed": self._shed_since_log,
+                    }
+                },
+            )
+            self._logged_at, self._shed_since_log = now, 0
         retry_after = str(max(1, math.ceil(self.queue_timeout)))
         return GatewayError(
             503,

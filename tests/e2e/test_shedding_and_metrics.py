@@ -73,7 +73,10 @@ def test_over_capacity_requests_get_fast_503s(upstream: FakeOpenAI, tmp_path: Pa
     upstream.clear()
     with GatewayProcess(shedding_config(upstream, 0.3), tmp_path) as gw:
         results = sorted(concurrently(gw, "slow", 3), key=lambda r: r[2])
+        logs = gw.logs()
     (refused, _, refused_after), (timed_out, headers, waited), (served, _, _) = results
+    # Said once in the log (a flood of refusals is one line per 10 s), not per request.
+    assert logs.count("at capacity: answering 503") == 1
     assert (refused, timed_out, served) == (503, 503, 200)
     assert refused_after < 0.15, "queue full: refused at once"
     assert 0.3 <= waited < 0.6, "queued for queue_timeout, then refused"
