@@ -46,7 +46,19 @@ CONNECTIONS = (1, 64, 256)
 STREAM_CONCURRENCY = 64
 MASTER_KEY = "sk-bench-master"
 CHAT_PATH = "/v1/chat/completions"
-ALL_TARGETS = ("direct", "pllm", "pllm-keyed", "pllm-claude", "granian+aiohttp", "litellm")
+ALL_TARGETS = (
+    "direct",
+    "granian-empty",
+    "granian+rust",
+    "pllm",
+    "pllm-keyed",
+    "pllm-claude",
+    "granian+aiohttp",
+    "litellm",
+)
+# The regression guard: pllm's c=64 throughput over the ceiling's in the same run, and the
+# floor it must stay above (DESIGN.md §9, issue 9).
+GUARD = ("pllm-keyed", "granian-empty", 0.45)
 # The same pllm targets run from another build (``--before``): an A/B of two versions of the
 # code in one run, on the same cores.
 BEFORE_TARGETS = ("pllm-before", "pllm-keyed-before", "pllm-claude-before")
@@ -138,6 +150,19 @@ def build_target(
         return gateway(serve, 30, None)
     if name == "pllm-keyed":
         return gateway(serve, 30, None, auth=bench_key(config, pllm))
+    if name in ("granian-empty", "granian+rust"):
+        # The ceiling (a fixed reply) and the bare Rust-client proxy; the latter needs the
+        # gateway's venv, where pllm_accel is.
+        granian = (ROOT / ".venv" / "bin" if name == "granian+rust" else BENCH_BIN) / "granian"
+        module = "baseline_empty:app" if name == "granian-empty" else "baseline_rust_proxy:app"
+        argv = [str(granian), "--interface", "asgi", "--loop", "uvloop", "--workers", "1"]
+        argv += ["--no-ws", "--working-dir", str(BENCHES), *host, module]
+        env = {
+            **os.environ,
+            "BASELINE_UPSTREAM": f"http://127.0.0.1:{upstream_port}",
+            "BASELINE_MASTER_KEY": MASTER_KEY,
+        }
+        return gateway(argv, 30, env)
     if name == "granian+aiohttp":
         argv = [
             str(BENCH_BIN / "granian"),
@@ -320,6 +345,27 @@ def measure(
     return result
 
 
+def guard(targets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """pllm's c=64 throughput as a share of the ceiling's in this run, against the floor."""
+    name, ceiling_name, floor = GUARD
+    by_name = {t["name"]: t for t in targets if t.get("ok")}
+    if name not in by_name or ceiling_name not in by_name:
+        return None
+    ratio = (
+        by_name[name]["nonstream"]["64"]["rps"] / by_name[ceiling_name]["nonstream"]["64"]["rps"]
+    )
+    verdict = "ok" if ratio >= floor else "BELOW THE FLOOR"
+    line = f"guard: {name} at c=64 = {ratio:.2f} x {ceiling_name} (floor {floor}): {verdict}"
+    return {
+        "target": name,
+        "ceiling": ceiling_name,
+        "ratio": round(ratio, 3),
+        "floor": floor,
+        "ok": ratio >= floor,
+        "line": line,
+    }
+
+
 def _command_output(argv: list[str]) -> str:
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
@@ -414,6 +460,9 @@ def main() -> None:
         },
         "targets": targets,
     }
+    results["guard"] = guard(targets)
+    if results["guard"] is not None:
+        print(results["guard"]["line"], flush=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "RESULTS.md").write_text(report.markdown(results))
     report.plot(results, RESULTS / "load.png")

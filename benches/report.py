@@ -154,8 +154,11 @@ def markdown(results: dict[str, Any]) -> str:
         "is the target tree's utime+stime over the measured run divided by completed requests. "
         "RSS is summed over the process tree. Start-up is spawn to the first 200 on a real chat "
         "completion (polled every 10 ms). Numbers on a shared VM drift ±20 % between runs: "
-        "compare rows within one run.",
+        "compare rows within one run. `granian-empty` answers the same reply from memory (the "
+        "ceiling for a gateway on Granian); `granian+rust` is a bare proxy on pllm's native "
+        "client (the floor for pllm's features).",
         "",
+        *([f"**{results['guard']['line']}**", ""] if results.get("guard") else []),
         "## Non-streaming",
         "",
         *_nonstream_table(results),

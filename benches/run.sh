@@ -60,12 +60,12 @@ EOF
     "$BENCH_VENV/bin/pip" install -q "${requirements[@]}"
 fi
 
-targets="direct,pllm,pllm-keyed,pllm-claude,granian+aiohttp"
+targets="direct,granian-empty,granian+rust,pllm,pllm-keyed,pllm-claude,granian+aiohttp"
 [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
 before=()
 if [[ -n "${BEFORE:-}" ]]; then
     # Interleaved with this build's rows, so drift over the run hits both alike.
-    targets="direct,pllm-before,pllm,pllm-keyed-before,pllm-keyed,pllm-claude-before,pllm-claude,granian+aiohttp"
+    targets="direct,granian-empty,granian+rust,pllm-before,pllm,pllm-keyed-before,pllm-keyed,pllm-claude-before,pllm-claude,granian+aiohttp"
     [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
     before=(--before "$BEFORE")
 fi
