@@ -13,16 +13,11 @@ Serve with one worker, e.g.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import aiohttp
 import msgspec
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from asgi_bits import Receive, Scope, Send, answer, read_body
 
 _UPSTREAM = os.environ["BASELINE_UPSTREAM"].rstrip("/")
 _EXPECTED_AUTH = f"Bearer {os.environ.get('BASELINE_MASTER_KEY', 'sk-bench-master')}".encode()
@@ -59,32 +54,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def _reply(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _error(send: Send, status: int, message: str) -> None:
     body = _encoder.encode({"error": {"message": message, "type": "invalid_request_error"}})
-    await _reply(send, status, body, b"application/json")
-
-
-async def _read_body(receive: Receive) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(parts)
+    await answer(send, status, body, b"application/json")
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,7 +70,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _error(send, 401, "invalid api key")
         return
     try:
-        request = _decoder.decode(await _read_body(receive))
+        request = _decoder.decode(await read_body(receive))
     except msgspec.DecodeError as exc:
         await _error(send, 400, str(exc))
         return
@@ -114,7 +86,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         ) as upstream:
             content_type = upstream.headers.get("Content-Type", "application/json").encode()
             if not request.get("stream"):
-                await _reply(send, upstream.status, await upstream.read(), content_type)
+                await answer(send, upstream.status, await upstream.read(), content_type)
                 return
             await send(
                 {

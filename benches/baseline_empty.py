@@ -10,14 +10,8 @@ on the same core (issue 9's target: pllm at c=64 at least 0.45 times this).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 import mock_upstream
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+from asgi_bits import Receive, Scope, Send, answer, read_body
 
 _REPLY = mock_upstream.chat_completion_body()
 _STREAM = mock_upstream.stream_body()
@@ -29,14 +23,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    stream = b'"stream":true' in body or b'"stream": true' in body
-    reply, kind = (_STREAM, b"text/event-stream") if stream else (_REPLY, b"application/json")
-    headers = [(b"content-type", kind), (b"content-length", str(len(reply)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": reply})
+    body = await read_body(receive)
+    if b'"stream":true' in body or b'"stream": true' in body:
+        await answer(send, 200, _STREAM, b"text/event-stream")
+    else:
+        await answer(send, 200, _REPLY, b"application/json")

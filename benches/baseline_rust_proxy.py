@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import msgspec
+from asgi_bits import Receive, Scope, Send, answer, read_body
 
 import pllm_accel
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _UPSTREAM = os.environ["BASELINE_UPSTREAM"].rstrip("/")
 _AUTH = f"Bearer {os.environ.get('BASELINE_MASTER_KEY', 'sk-bench-master')}".encode()
@@ -34,7 +30,6 @@ _TARGETS = {
 }
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
-_JSON = [(b"content-type", b"application/json")]
 
 
 class _State:
@@ -55,9 +50,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, status, body, b"application/json")
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,12 +60,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if (b"authorization", _AUTH) not in scope["headers"]:
         await _answer(send, 401, b'{"error":{"message":"invalid api key"}}')
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
+    body = await read_body(receive)
     request = _decode(body)
     target = _TARGETS.get(request.get("model"))
     if target is None:
