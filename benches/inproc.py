@@ -1,17 +1,17 @@
 """The Python request path alone: requests through the ASGI app in process, no sockets.
 
 Drives ``pllm.app`` directly (lifespan, then N chat completions, plain and streamed, on the
-in-process ``mock`` with no delays, master key and access log on) and prints the CPU time per
-request. Without the network, Granian and the upstream, what remains is the gateway's own
-Python work: parse, authenticate, gate, route, forward to the mock, respond or relay, report,
-account. Run it with each build's interpreter to compare two versions of the code precisely
-(a few per cent, where the load benchmark drifts by tens), or count instructions, which do
-not drift at all, with callgrind (the difference of two runs of different lengths is the cost
-of the extra requests):
+in-process ``mock`` with no delays or an OpenAI-format ``--upstream``; master key on; access
+log with ``--access-log``) and prints the event-loop thread's CPU time per request. Without
+the network and Granian, what remains is the gateway's own Python work: parse, authenticate,
+gate, route, forward, respond or relay, report, account. Run it with each build's interpreter
+to compare two versions of the code (a few per cent, where the load benchmark drifts by
+tens), or count instructions, which do not drift at all, with callgrind (the difference of
+two runs of different lengths is the cost of the extra requests):
 
     .venv/bin/python benches/inproc.py
     /path/to/other/.venv/bin/python benches/inproc.py
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         .venv/bin/python benches/inproc.py --rounds 1 -n 1300 --kinds reply
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 KEY = "sk-inproc"
 
 
-def config(data_dir: str, upstream: str | None = None) -> str:
+def config(data_dir: str, upstream: str | None = None, access_log: bool = False) -> str:
     # The in-process mock, or an OpenAI-format upstream (e.g. benches/mock_upstream.py's nginx).
     params = {"model": "mock/m"}
     if upstream is not None:
@@ -37,7 +37,7 @@ def config(data_dir: str, upstream: str | None = None) -> str:
     return json.dumps(
         {
             "model_list": [{"model_name": "m", "litellm_params": params}],
-            "general_settings": {"master_key": KEY, "data_dir": data_dir, "access_log": False},
+            "general_settings": {"master_key": KEY, "data_dir": data_dir, "access_log": access_log},
         }
     )
 
@@ -70,13 +70,13 @@ async def drive(app: Any, n: int, stream: bool) -> float:
     return (time.thread_time() - start) / n * 1e6
 
 
-async def main(rounds: int, n: int, kinds: str, upstream: str | None) -> None:
+async def main(rounds: int, n: int, kinds: str, upstream: str | None, access_log: bool) -> None:
     from pllm.app import build_app
     from pllm.config import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
-        path.write_text(config(tmp, upstream))
+        path.write_text(config(tmp, upstream, access_log))
         app = build_app(load_settings(str(path)))
         startup = iter([{"type": "lifespan.startup"}])
 
@@ -105,8 +105,9 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=3000)
     parser.add_argument("--kinds", default="reply,stream", help="reply, stream or both")
     parser.add_argument("--upstream", help="an OpenAI-format api_base instead of the mock")
+    parser.add_argument("--access-log", action="store_true", help="write the access log too")
     args = parser.parse_args()
     import logging
 
     logging.disable(logging.CRITICAL)
-    asyncio.run(main(args.rounds, args.n, args.kinds, args.upstream))
+    asyncio.run(main(args.rounds, args.n, args.kinds, args.upstream, args.access_log))
