@@ -124,8 +124,9 @@ async def _send(
     max_response_bytes: int,
 ) -> pllm_accel.UpstreamResponse:
     timeouts = dep.timeouts
+    native = target.native[out.endpoint] if target.resolve is None else await target.resolve(out)
     pending = http.send(
-        target.native[out.endpoint],
+        native,
         out.body,
         request_id=req.request_id,
         connect_timeout=timeouts.connect,

@@ -20,7 +20,7 @@ function and one relay loop (:mod:`pllm.pipeline`) serve every codec.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -165,13 +165,22 @@ class LocalTarget(Protocol):
     def answer(self, out: Outgoing, request_id: str) -> Awaitable[Answer]: ...
 
 
+# The native target of one request, for upstreams where it is not fixed at startup: a stream
+# with a URL of its own (Gemini's ``:streamGenerateContent``), a bearer token refreshed before
+# it expires (Vertex AI). Awaited by the forward step only where a target has one; it raises
+# the attempt's GatewayError when no target can be had (a token endpoint that fails).
+Resolve = Callable[[Outgoing], Awaitable[pllm_accel.Target]]
+
+
 @dataclass(frozen=True, slots=True)
 class HttpTarget:
     """Where a deployment's requests go. The native targets (URL and headers parsed and
-    validated once) are built from ``urls`` and ``headers`` at construction."""
+    validated once) are built from ``urls`` and ``headers`` at construction; ``resolve``,
+    where set, gives each request's target instead (built from the same, checked, parts)."""
 
     urls: Mapping[Endpoint, str]
     headers: list[tuple[str, str]] = field(repr=False)
+    resolve: Resolve | None = field(default=None, repr=False, compare=False)
     native: Mapping[Endpoint, pllm_accel.Target] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
