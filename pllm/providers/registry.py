@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 import pllm_accel
 from pllm.config import ConfigError, Settings
 from pllm.config.problems import Problems, suggestion
 from pllm.providers.anthropic.codec import AnthropicCodec
 from pllm.providers.codec import Codec, Deployment, Endpoint
+from pllm.providers.gemini.codec import GeminiCodec
 from pllm.providers.mock import MockCodec
 from pllm.providers.openai.azure import AzureCodec
 from pllm.providers.openai.codec import COMPAT_ROWS, OpenAICompatCodec
+from pllm.providers.vertex.codec import VertexGeminiCodec
+
+
+@runtime_checkable
+class CodecFamily(Protocol):
+    """A provider whose models speak different wire formats (Vertex AI: Gemini's and
+    Anthropic's): the deployment's model name picks the codec."""
+
+    def for_model(self, model: str) -> Codec: ...
 
 
 def codecs() -> dict[str, Codec]:
     table: dict[str, Codec] = {name: OpenAICompatCodec(row) for name, row in COMPAT_ROWS.items()}
     table["azure"] = AzureCodec()
     table["anthropic"] = AnthropicCodec()
+    table["gemini"] = GeminiCodec()
+    table["vertex_ai"] = VertexGeminiCodec()
     table["mock"] = MockCodec()
     return table
 
@@ -58,6 +71,8 @@ def build_deployments(settings: Settings, env: Mapping[str, str] | None = None) 
             )
             problems.add(f"{cfg.path}.litellm_params.model", reason)
             continue
+        if isinstance(codec, CodecFamily):
+            codec = codec.for_model(cfg.upstream_model)
         try:
             target = codec.configure(cfg, env, problems)
         except pllm_accel.InvalidUpstreamRequest as e:
