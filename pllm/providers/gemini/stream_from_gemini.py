@@ -30,6 +30,7 @@ from pllm.usage import Usage
 
 DONE = b"data: [DONE]\n\n"
 _ROLE = b'{"role":"assistant","content":""}'
+_OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 
 _encode = msgspec.json.Encoder().encode
 
@@ -47,6 +48,7 @@ class GeminiToOpenAIStream:
         "_id_prefix",
         "_include_usage",
         "_model",
+        "_prefixes",
         "_tools",
         "_usage",
         "created",
@@ -69,6 +71,8 @@ class GeminiToOpenAIStream:
         self.created = int(time.time()) if created is None else created
         self._id_prefix = new_id_prefix() if id_prefix is None else id_prefix
         self._head = b""
+        # Per candidate index: the chunk's bytes up to its delta, encoded once.
+        self._prefixes: dict[int, bytes] = {}
         # Per candidate index: tool calls so far; the started ones are the keys.
         self._tools: dict[int, int] = {}
         self._called: set[int] = set()
@@ -82,18 +86,14 @@ class GeminiToOpenAIStream:
         return self._usage.gateway_usage() if self._usage is not None else None
 
     def _chunk(self, index: int, delta: bytes, finish: str | None = None) -> bytes:
-        reason = b"null" if finish is None else b'"' + finish.encode() + b'"'
-        return b"".join(
-            (
-                self._head,
-                b'"choices":[{"index":',
-                str(index).encode(),
-                b',"delta":',
-                delta,
-                b',"logprobs":null,"finish_reason":',
-                reason,
-                b"}]}\n\n",
-            )
+        prefix = self._prefixes.get(index)
+        if prefix is None:
+            prefix = self._head + b'"choices":[{"index":' + str(index).encode() + b',"delta":'
+            self._prefixes[index] = prefix
+        if finish is None:
+            return prefix + delta + _OPEN_TAIL
+        return (
+            prefix + delta + b',"logprobs":null,"finish_reason":"' + finish.encode() + b'"}]}\n\n'
         )
 
     def _start(self, response_id: str | None, model_version: str | None) -> None:
