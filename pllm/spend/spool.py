@@ -2,8 +2,11 @@
 
 Durability: a record is one JSON line written by a single ``os.write`` on an ``O_APPEND`` fd,
 with no fsync. Once ``append`` returns, the bytes are in the OS page cache, so they survive the
-process crashing, being SIGKILLed or restarted. They do not survive a kernel crash or power
-loss: that is out of scope (an fsync per record would cost more than the request itself).
+process crashing, being SIGKILLed or restarted. The request path ``stage``s its record instead
+and the spend writer calls ``write_staged`` at the end of the event-loop iteration: one write
+for every request that finished in it, a few microseconds after the response. They do not
+survive a kernel crash or power loss: that is out of scope (an fsync per record would cost
+more than the request itself).
 
 Files in the spool directory:
 
@@ -88,7 +91,8 @@ class Spool:
         self._limit = segment_bytes
         self._enc = msgspec.json.Encoder()
         self._dec = msgspec.json.Decoder(SpendRecord)
-        self._buf = bytearray(1024)
+        self._buf = bytearray()  # staged lines, written by write_staged
+        self._staged = 0
         self._fd = -1  # the live segment's fd; -1 makes the next append open a new one
         self._size = 0  # bytes in the live segment (this process is its only writer)
         self._live: _Segment | None = None
@@ -116,16 +120,38 @@ class Spool:
 
     def append(self, record: SpendRecord) -> None:
         """Write one record: one encode, one ``write`` syscall. Raises OSError (disk full)."""
+        self.stage(record)
+        self.write_staged()
+
+    def stage(self, record: SpendRecord) -> None:
+        """Encode one record after those staged before it; ``write_staged`` writes them all in
+        one ``write``. Nothing is on disk until then."""
+        self._enc.encode_into(record, self._buf, -1)
+        self._buf.append(10)  # JSON escapes newlines inside strings, so this ends the line
+        self._staged += 1
+
+    @property
+    def staged(self) -> int:
+        """Records staged and not yet written."""
+        return self._staged
+
+    def write_staged(self) -> None:
+        """Write the staged records (whole lines, one syscall). Raises OSError (disk full), and
+        the staged records are dropped then: the caller counts them as lost."""
         buf = self._buf
-        self._enc.encode_into(record, buf)
-        buf.append(10)  # JSON escapes newlines inside strings, so this ends the line
         size = len(buf)
+        if not size:
+            return
         try:
-            n = os.write(self._fd, buf)
-        except OSError:
-            n = 0
-        if n != size:
-            self._write_slow(buf, n)
+            try:
+                n = os.write(self._fd, buf)
+            except OSError:
+                n = 0
+            if n != size:
+                self._write_slow(buf, n)
+        finally:
+            buf.clear()
+            self._staged = 0
         self._size += size
         if self._size >= self._limit:
             self._rotate()
@@ -137,7 +163,7 @@ class Spool:
             self._start_segment()
         try:
             while done < len(buf):
-                done += os.write(self._fd, memoryview(buf)[done:])
+                done += os.write(self._fd, buf[done:])  # a copy: no export pins the buffer
         except OSError:
             if done:
                 # Half a line is on disk: seal the segment so the next line does not glue onto
@@ -297,6 +323,9 @@ class Spool:
     def close(self) -> None:
         """Unlock everything. Undrained data stays for the next start (or another process);
         our drained segments are deleted. A later ``append`` opens a new segment."""
+        if self._staged:
+            with contextlib.suppress(OSError):
+                self.write_staged()
         if self._live is not None:
             self._live.sealed = True
         for seg in list(self._segs.values()):

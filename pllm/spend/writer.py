@@ -1,7 +1,7 @@
 """Drains the spend spool into the database in batches, riding out outages and shutdowns.
 
-Requests call ``append`` (one encode, one write: the record is in the spool before it
-returns). A background task on the worker's event loop reads the spool in batches of
+Requests call ``append`` (one encode; the records of one event-loop iteration are written
+together at its end). A background task on the worker's event loop reads the spool in batches of
 ``batch_size``, hands each to the sink (which inserts the rows idempotently on ``request_id``
 and returns the cost it added per entity), and only then moves the spool's offset. So a
 record leaves the spool exactly when the database has it. A crash between the database commit
@@ -57,6 +57,8 @@ class SpendWriter:
         self._streak = 0  # consecutive sink failures; > 0 means an outage is on
         self._outage_since = 0.0
         self._lost_logged = -_LOST_LOG_EVERY
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while the drain runs
+        self._write_pending = False  # a write of staged records is scheduled
 
     @property
     def rejected(self) -> int:
@@ -72,14 +74,30 @@ class SpendWriter:
         if self._task is not None:
             raise RuntimeError("SpendWriter already started")
         self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="spend-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="spend-writer")
 
     def append(self, record: SpendRecord) -> None:
-        """Spool one record. Never raises for I/O: the request it describes was served."""
+        """Spool one record. Never raises for I/O: the request it describes was served.
+
+        While the drain runs on a loop, the record is staged and written with the others that
+        finish in the same loop iteration (one ``write`` for all of them, at the end of the
+        iteration); without a loop it is written at once."""
+        spool = self._spool
+        spool.stage(record)
+        if self._loop is None:
+            self._write_staged()
+        elif not self._write_pending:
+            self._write_pending = True
+            self._loop.call_soon(self._write_staged)
+
+    def _write_staged(self) -> None:
+        self._write_pending = False
+        staged = self._spool.staged
         try:
-            self._spool.append(record)
+            self._spool.write_staged()
         except OSError:
-            self.lost += 1
+            self.lost += staged
             now = time.monotonic()
             if now - self._lost_logged >= _LOST_LOG_EVERY:
                 self._lost_logged = now
@@ -97,6 +115,8 @@ class SpendWriter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._stopping = True
+        self._loop = None
+        self._write_staged()
         self._wake.set()
         task, self._task = self._task, None
         try:
@@ -144,6 +164,8 @@ class SpendWriter:
 
     async def _drain(self) -> bool:
         spool = self._spool
+        if spool.staged:
+            self._write_staged()
         try:
             while (batch := spool.read_batch(self._batch_size)) is not None:
                 added: Mapping[str, float] = {}
