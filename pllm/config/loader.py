@@ -56,6 +56,17 @@ PARAM_KEYS = {
     "output_cost_per_token",
     "cache_read_input_token_cost",
 }
+# Parameters of one provider family, kept for its codec (DeploymentConfig.provider_params).
+PROVIDER_PARAM_KEYS = {
+    "vertex_project",
+    "vertex_location",
+    "vertex_credentials",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region_name",
+    "aws_bedrock_runtime_endpoint",
+}
 # LiteLLM parameters that load fine but have no effect in pllm yet.
 LITELLM_PARAMS_IGNORED = {
     "max_retries",
@@ -66,12 +77,6 @@ LITELLM_PARAMS_IGNORED = {
     "temperature",
     "tags",
     "region_name",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_region_name",
-    "vertex_project",
-    "vertex_location",
-    "vertex_credentials",
     "seed",
     "base_model",
     "use_in_pass_through",
@@ -205,7 +210,7 @@ def _parse_entry(
         return None
     ppath = f"{path}.litellm_params"
     for key in params_raw:
-        if key in PARAM_KEYS:
+        if key in PARAM_KEYS or key in PROVIDER_PARAM_KEYS:
             continue
         if key in LITELLM_PARAMS_IGNORED:
             notes.append(f"{ppath}.{key} is a LiteLLM setting pllm ignores")
@@ -269,6 +274,7 @@ def _parse_entry(
         input_cost_per_token=_price(reader, "input_cost_per_token"),
         output_cost_per_token=_price(reader, "output_cost_per_token"),
         cached_input_cost_per_token=_price(reader, "cache_read_input_token_cost"),
+        provider_params={k: v for k, v in params.items() if k in PROVIDER_PARAM_KEYS},
     )
     return dep if len(problems.items) == before else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_MAX_REQUEST_BODY = 20 * 1024 * 1024
 DEFAULT_MAX_RESPONSE_BODY = 64 * 1024 * 1024
@@ -63,6 +64,9 @@ class DeploymentConfig:
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
     cached_input_cost_per_token: float | None = None
+    # A provider family's own LiteLLM parameters (vertex_project, aws_region_name, ...), as
+    # given (after ${VAR} interpolation): its codec reads and checks them at configure time.
+    provider_params: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> str:

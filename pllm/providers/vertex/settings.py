@@ -23,9 +23,7 @@ API_VERSION = "v1"
 
 
 def _param(cfg: DeploymentConfig, name: str) -> Any:
-    # LiteLLM's Vertex parameters are read where the config carries them (a DeploymentConfig
-    # field of the same name), so the codec needs no change when the loader keeps them.
-    return getattr(cfg, name, None)
+    return cfg.provider_params.get(name)
 
 
 def _string(cfg: DeploymentConfig, name: str) -> str | None:

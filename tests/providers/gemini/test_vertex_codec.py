@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pllm_accel
-from pllm.config import ConfigError, DeploymentConfig, load_settings
+from pllm.config import ConfigError, load_settings
 from pllm.config.problems import Problems
 from pllm.providers.codec import Deployment, Endpoint, HttpTarget
 from pllm.providers.registry import build_deployments
@@ -127,26 +126,16 @@ def test_without_a_project_or_with_bad_credentials_the_config_is_refused(tmp_pat
     assert "cannot read" in str(e.value)
 
 
-@dataclass(frozen=True, slots=True)
-class WithVertexParams(DeploymentConfig):
-    """A deployment config carrying LiteLLM's Vertex parameters as fields of those names,
-    which is where the codec reads them."""
-
-    vertex_project: str | None = None
-    vertex_location: str | None = None
-    vertex_credentials: Any = None
-
-
-def test_litellm_params_win_over_the_environment(sa_file: str) -> None:
-    cfg = WithVertexParams(
-        index=0,
-        model_name="v",
-        provider="vertex_ai",
-        upstream_model="gemini-x",
-        vertex_project="from-params",
-        vertex_location="europe-west4",
-        vertex_credentials=json.dumps(service_account(TOKEN_URI)),
+def test_litellm_params_win_over_the_environment(tmp_path: Path, sa_file: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "model_list:\n  - model_name: v\n    litellm_params:\n"
+        "      model: vertex_ai/gemini-x\n      vertex_project: from-params\n"
+        "      vertex_location: europe-west4\n      vertex_credentials: ${SA_JSON}\n"
     )
+    sa_json = json.dumps(service_account(TOKEN_URI))
+    cfg = load_settings(str(p), {"SA_JSON": sa_json}).deployments[0]
+    assert cfg.provider_params["vertex_project"] == "from-params"
     env = {"VERTEXAI_PROJECT": "from-env", "GOOGLE_APPLICATION_CREDENTIALS": "/nope.json"}
     problems = Problems("c.yaml")
     dep = vertex_deployment(cfg, env, problems, "google", {})
