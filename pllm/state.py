@@ -91,6 +91,12 @@ class AppState:
             self._loop, worker_threads=self.settings.server.upstream_threads
         )
 
+    def ready(self) -> bool:
+        """Ready once the upstream client runs and the first attempt to open the store has
+        ended (connected, or found the database down: the gateway serves either way, and a
+        later outage must not take every instance out of rotation at once)."""
+        return self.http is not None and self.accounting.first_attempt_done
+
     async def start(self) -> None:
         self.start_http()
         self.auth.start()

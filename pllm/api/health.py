@@ -16,10 +16,7 @@ async def health(state: AppState, req: Request, call: Call) -> None:
 
 
 async def ready(state: AppState, req: Request, call: Call) -> None:
-    # Ready once the upstream client runs and the first attempt to open the store has ended
-    # (connected, or found the database down: the gateway serves either way, and a later
-    # outage must not take every instance out of rotation at once).
-    started = state.http is not None and state.accounting.first_attempt_done
+    started = state.ready()
     body = {
         "status": "ready" if started else "starting",
         "store": "connected" if state.accounting.store is not None else "unavailable",
