@@ -5,6 +5,7 @@ from typing import ClassVar, Literal, final
 __all__ = [
     "CancelOnDone",
     "DeploymentHealth",
+    "EventStreamParser",
     "HttpClient",
     "InvalidUpstreamRequest",
     "Limiter",
@@ -53,6 +54,12 @@ class SseEvent:
 
 @final
 class SseParser:
+    def __init__(self) -> None: ...
+    def feed(self, chunk: bytes) -> list[SseEvent]: ...
+    def has_pending(self) -> bool: ...
+
+@final
+class EventStreamParser:
     def __init__(self) -> None: ...
     def feed(self, chunk: bytes) -> list[SseEvent]: ...
     def has_pending(self) -> bool: ...
@@ -126,7 +133,9 @@ class HttpClient:
         first_byte_timeout: float,
         chunk_timeout: float,
         max_body_bytes: int,
-        relay: Literal["none", "events", "tap", "openai", "openai-strip-usage"] = "none",
+        relay: Literal[
+            "none", "events", "tap", "openai", "openai-strip-usage", "eventstream"
+        ] = "none",
         tap: Sequence[str] = (),
     ) -> asyncio.Future[UpstreamResponse]: ...
     def flush(self) -> None: ...

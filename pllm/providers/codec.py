@@ -48,7 +48,7 @@ OPENAI_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBE
 Json = dict[str, Any]
 
 # How the native client pumps a streamed body (see ``pllm_accel.HttpClient.send``).
-Relay = Literal["none", "openai", "openai-strip-usage", "events", "tap"]
+Relay = Literal["none", "openai", "openai-strip-usage", "events", "tap", "eventstream"]
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ import pllm_accel
 from pllm.config import ConfigError, Settings
 from pllm.config.problems import Problems, suggestion
 from pllm.providers.anthropic.codec import AnthropicCodec
+from pllm.providers.bedrock.codec import BedrockCodec
 from pllm.providers.codec import Codec, Deployment, Endpoint
 from pllm.providers.gemini.codec import GeminiCodec
 from pllm.providers.mock import MockCodec
@@ -37,6 +38,7 @@ def codecs() -> dict[str, Codec]:
     table["anthropic"] = AnthropicCodec()
     table["gemini"] = GeminiCodec()
     table["vertex_ai"] = VertexGeminiCodec()
+    table["bedrock"] = BedrockCodec()
     table["mock"] = MockCodec()
     return table
 

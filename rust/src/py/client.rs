@@ -96,8 +96,9 @@ impl HttpClient {
     /// arrived. With `relay = "none"`, or when the status is not 2xx, the whole body is read
     /// first (`.body`). Otherwise the same task goes on to pump the body in the background,
     /// read with `poll`: `"openai"` / `"openai-strip-usage"` re-frame an OpenAI SSE stream
-    /// into `out`, `"events"` parks every SSE event, and `"tap"` passes the bytes unchanged
-    /// into `out` while parking the events named in `tap` (used by "tap" only).
+    /// into `out`, `"events"` parks every SSE event, `"eventstream"` every frame of an AWS
+    /// event stream, and `"tap"` passes the bytes unchanged into `out` while parking the
+    /// events named in `tap` (used by "tap" only).
     #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none", tap = Vec::new()),
         text_signature = "(self, /, target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay='none', tap=())")]
     #[allow(clippy::too_many_arguments)]

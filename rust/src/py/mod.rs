@@ -17,6 +17,7 @@ macro_rules! repr_fields {
 mod bridge;
 mod client;
 mod errors;
+mod eventstream;
 mod limiter;
 mod response;
 mod router;
@@ -46,6 +47,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_classes!(m;
         sse::SseParser,
         sse::SseEvent,
+        eventstream::EventStreamParser,
         client::HttpClient,
         client::Target,
         router::Router,

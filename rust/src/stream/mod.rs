@@ -11,6 +11,8 @@
 //! The consumer in production is the asyncio loop, through the PyO3 layer (`py/response.rs`,
 //! which only converts); in `cargo test` it is the test itself.
 
+pub mod eventstream;
+mod framing;
 mod pump;
 #[cfg(test)]
 mod tests;
@@ -59,6 +61,10 @@ pub enum Relay {
     Tap(Tap),
     /// An OpenAI SSE stream re-framed into `out`, with `[DONE]`, usage and faults noted.
     OpenAi(OpenAiRelay),
+    /// An AWS event stream (`application/vnd.amazon.eventstream`, Bedrock's ConverseStream):
+    /// every frame, its checksums verified, parked as an event (see [`eventstream`] for how
+    /// frames are named); nothing goes to `out`. A malformed frame fails the stream.
+    EventStream,
 }
 
 /// The event names a [`Relay::Tap`] parks. A handful at most, so a slice beats a hash set.
@@ -105,6 +111,7 @@ impl Relay {
             "tap" => Relay::Tap(Tap::new(tap)),
             "openai" => Relay::OpenAi(OpenAiRelay::new(false)),
             "openai-strip-usage" => Relay::OpenAi(OpenAiRelay::new(true)),
+            "eventstream" => Relay::EventStream,
             other => return Err(UnknownRelay(other.to_owned())),
         }))
     }
@@ -213,7 +220,7 @@ impl Stream {
         Ok(())
     }
 
-    /// True when the body ended in the middle of an SSE event.
+    /// True when the body ended in the middle of an SSE event (or an event stream frame).
     pub fn truncated(&self) -> bool {
         self.lock().truncated
     }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::framing::Framing;
 use super::{Relay, State, Stream};
 use crate::http::{UpstreamBody, UpstreamError};
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::SseEvent;
 
 /// Where a pump reads the body: the upstream connection in production, a script in tests.
 pub trait ChunkSource: Send {
@@ -25,7 +26,7 @@ impl ChunkSource for UpstreamBody {
 /// drops the body, which closes the upstream connection. Aborting the task that runs it
 /// is how the consumer abandons a stream.
 pub async fn pump<S: ChunkSource>(mut body: S, stream: Arc<Stream>, mut relay: Relay) {
-    let mut parser = SseParser::new();
+    let mut parser = Framing::for_relay(&relay);
     let mut parsed = Vec::new();
     loop {
         if stream.is_full(&stream.lock()) {
@@ -36,13 +37,20 @@ pub async fn pump<S: ChunkSource>(mut body: S, stream: Arc<Stream>, mut relay: R
             continue;
         }
         let result = body.next_chunk().await;
+        let mut malformed = None;
         if let Ok(Some(chunk)) = &result {
             // Outside the lock: the consumer's poll need not wait for the parser.
-            parser.feed_into(chunk, &mut parsed);
+            malformed = parser.feed_into(chunk, &mut parsed).err();
         }
         let mut st = stream.lock();
         match result {
-            Ok(Some(chunk)) => park(&mut st, &mut relay, chunk, &mut parsed),
+            Ok(Some(chunk)) => {
+                park(&mut st, &mut relay, chunk, &mut parsed);
+                if let Some(e) = malformed {
+                    // After the frames before it: the stream cannot be read past it.
+                    st.finished = Some(Err(UpstreamError::Protocol(e.to_string())));
+                }
+            }
             Ok(None) => {
                 st.truncated = parser.has_pending();
                 st.finished = Some(Ok(()));
@@ -68,7 +76,7 @@ pub async fn pump<S: ChunkSource>(mut body: S, stream: Arc<Stream>, mut relay: R
 /// Parks what one chunk (already parsed into `parsed`) gives under `relay`.
 fn park(st: &mut State, relay: &mut Relay, chunk: Bytes, parsed: &mut Vec<SseEvent>) {
     match relay {
-        Relay::Events => st.events.append(parsed),
+        Relay::Events | Relay::EventStream => st.events.append(parsed),
         Relay::Tap(tap) => {
             st.out.extend_from_slice(&chunk);
             st.events

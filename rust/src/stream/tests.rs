@@ -169,6 +169,7 @@ fn relays_are_named_as_the_python_api_names_them() {
     assert!(matches!(relay("tap"), Relay::Tap(_)));
     assert!(matches!(relay("openai"), Relay::OpenAi(_)));
     assert!(matches!(relay("openai-strip-usage"), Relay::OpenAi(_)));
+    assert!(matches!(relay("eventstream"), Relay::EventStream));
     let err = Relay::parse("raw", Vec::new()).unwrap_err();
     assert_eq!(err.to_string(), "unknown relay \"raw\"");
 }
@@ -473,4 +474,54 @@ proptest! {
             }
         }
     }
+}
+
+fn owned(pieces: Vec<Vec<u8>>) -> Vec<Item> {
+    pieces.into_iter().map(|p| Ok(Bytes::from(p))).collect()
+}
+
+#[tokio::test]
+async fn eventstream_relay_parks_every_frame_and_no_bytes() {
+    use super::eventstream::tests::converse_stream;
+    let body = converse_stream();
+    let (a, b) = body.split_at(body.len() / 2 + 3);
+    let run = Run::scripted(relay("eventstream"), owned(vec![a.to_vec(), b.to_vec()]));
+    let (out, events, end) = run.drain().await;
+    assert!(out.is_empty());
+    assert_eq!(events.len(), 7);
+    assert_eq!(events[0].event.as_deref(), Some("messageStart"));
+    assert_eq!(events[6].event.as_deref(), Some("metadata"));
+    assert_eq!(end, Ok(()));
+    assert!(!run.stream.truncated());
+
+    let cut = Run::scripted(relay("eventstream"), owned(vec![a.to_vec()]));
+    let (_, _, end) = cut.drain().await;
+    assert_eq!(end, Ok(()));
+    assert!(cut.stream.truncated(), "a frame cut short");
+}
+
+#[tokio::test]
+async fn a_corrupt_eventstream_frame_fails_the_stream_after_the_frames_before_it() {
+    use super::eventstream::tests::event_frame;
+    let mut bad = event_frame("contentBlockDelta", r#"{"delta":{"text":"x"}}"#);
+    let at = bad.len() - 6;
+    bad[at] ^= 0x20;
+    let good = event_frame("messageStart", r#"{"role":"assistant"}"#);
+    let run = Run::gated(relay("eventstream"), HighWater::default());
+    run.send(Ok(Bytes::from([good, bad].concat())));
+    run.send(Ok(Bytes::from(event_frame("messageStop", "{}"))));
+    // The gate stays open: the malformed frame, not the body, ends this stream.
+    let (_, events, end) = run.drain().await;
+    assert_eq!(events.len(), 1);
+    match end {
+        Err(UpstreamError::Protocol(m)) => {
+            assert!(
+                m.starts_with("malformed event stream: message checksum"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    settle().await;
+    assert_eq!(run.pulled(), 1, "nothing read after the malformed frame");
 }
