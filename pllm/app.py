@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from pllm.api import anthropic, health, openai, openapi
+from pllm.api import anthropic, health, limits, openai, openapi
 from pllm.call import Call
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
@@ -149,6 +149,7 @@ class GatewayApp:
                 self._log_access(req, call, method)
 
     def _resolve(self, req: Request, method: str) -> tuple[Handler, _Access, Shape]:
+        limits.check_head(req)
         path = req.path
         entry = self.routes.get(path)
         if entry is None and path.startswith(_MODEL_PREFIXES):

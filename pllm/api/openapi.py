@@ -14,14 +14,32 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from pllm.api import validation
 from pllm.call import Call
 from pllm.errors import GatewayError
 from pllm.http import Request
+from pllm.providers.codec import Endpoint
 
 if TYPE_CHECKING:
     from pllm.state import AppState
 
 REF = "#/components/schemas/{name}"
+
+# The codes of the 400s that a request matching its OpenAPI document can still get: the
+# rules JSON Schema cannot state. Fields that contradict each other (`conflicting_fields`: a
+# soft budget above the cap, both expires_at and duration, a date range that ends before it
+# starts), a reference to something that does not exist (`user_not_found`,
+# `group_not_found`), who asks (`key_required`: /key/info with no key, from a caller that is
+# not a key) and what the config serves (`unsupported_endpoint`: a model with no deployment
+# for the endpoint). The documents' 400 responses name them; anything else a 400 refuses,
+# the document states.
+RULE_CODES = (
+    "conflicting_fields",
+    "user_not_found",
+    "group_not_found",
+    "key_required",
+    "unsupported_endpoint",
+)
 _encode = msgspec.json.Encoder().encode
 
 # ---------------------------------------------------------------- Swagger UI
@@ -101,55 +119,13 @@ def swagger_html(
 
 # ---------------------------------------------------------------- the client API's shapes
 
+# The request bodies come from pllm.api.validation's declarations, which also check them; the
+# replies are Structs. Both leave every other field open (additionalProperties): a request's
+# other fields pass through to the provider, and a reply carries what the provider added.
+
 
 class _Open(msgspec.Struct, kw_only=True):
-    """Documented fields; others are passed through to the provider."""
-
-
-class ChatMessage(_Open):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-
-class StreamOptions(_Open):
-    include_usage: bool = False
-
-
-class ChatCompletionRequest(_Open):
-    model: str
-    messages: list[ChatMessage]
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int | None = None
-    stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
-    user: str | None = None
-
-
-class CompletionRequest(_Open):
-    model: str
-    # A string, or an array of strings or of token ids
-    prompt: str | list[Any]
-    stream: bool = False
-    max_tokens: int | None = None
-    temperature: float | None = None
-
-
-class EmbeddingRequest(_Open):
-    model: str
-    # A string, or an array of strings or of token ids
-    input: str | list[Any]
-    encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    """Documented fields; others pass through."""
 
 
 class Usage(_Open):
@@ -158,9 +134,14 @@ class Usage(_Open):
     completion_tokens: int = 0
 
 
+class AssistantMessage(_Open):
+    role: str
+    content: str | None = None
+
+
 class ChatChoice(_Open):
     index: int
-    message: ChatMessage
+    message: AssistantMessage
     finish_reason: str | None
 
 
@@ -191,6 +172,7 @@ class Completion(_Open):
 class Embedding(_Open):
     object: Literal["embedding"]
     index: int
+    # Floats, or base64 of little-endian float32s with encoding_format "base64"
     embedding: list[float] | str
 
 
@@ -211,16 +193,6 @@ class Model(_Open):
 class ModelList(_Open):
     object: Literal["list"]
     data: list[Model]
-
-
-class AnthropicMessagesRequest(_Open):
-    model: str
-    messages: list[dict[str, Any]]
-    max_tokens: int
-    system: str | list[dict[str, Any]] | None = None
-    stream: bool = False
-    temperature: float | None = None
-    tools: list[dict[str, Any]] | None = None
 
 
 class AnthropicMessage(_Open):
@@ -248,14 +220,48 @@ class Error(_Open):
     error: ErrorBody
 
 
-class Status(_Open):
-    status: str
+class AnthropicErrorBody(_Open):
+    type: str
+    message: str
+
+
+class AnthropicError(_Open):
+    """The error shape of /v1/messages and /v1/messages/count_tokens."""
+
+    type: Literal["error"]
+    error: AnthropicErrorBody
+
+
+class Health(_Open):
+    status: Literal["ok"]
+
+
+class Ready(_Open):
+    status: Literal["ready", "starting"]
+    store: Literal["connected", "unavailable"]
+    models: int
+    deployments: int
+
+
+class DeploymentHealth(_Open):
+    deployment: str
+    model: str
+    provider: str
+    score: float
+    circuit: str
+    in_flight: int
+    consecutive_failures: int
+    ejections: int
+    ttft_ms: float | None
+
+
+class DeploymentHealthList(_Open):
+    data: list[DeploymentHealth]
 
 
 _STRUCTS: tuple[type, ...] = (
-    ChatCompletionRequest, ChatCompletion, CompletionRequest, Completion, EmbeddingRequest,
-    EmbeddingList, ModelList, Model, AnthropicMessagesRequest, AnthropicMessage, TokenCount,
-    Error, Status,
+    ChatCompletion, Completion, EmbeddingList, ModelList, Model, AnthropicMessage, TokenCount,
+    Error, AnthropicError, Health, Ready, DeploymentHealthList,
 )  # fmt: skip
 
 
@@ -267,88 +273,218 @@ def _json(kind: type, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(kind)}}}
 
 
-_ERRORS = {
-    "400": _json(Error, "Invalid request"),
-    "401": _json(Error, "Missing or invalid API key"),
-    "403": _json(Error, "The key may not use this model"),
-    "429": _json(Error, "Rate limit or budget exceeded"),
-    "5XX": _json(Error, "Upstream or gateway failure"),
+def _property(f: validation.Field, required: bool) -> dict[str, Any]:
+    schema = dict(f.schema)
+    if not required:  # null is the same as leaving the field out
+        options = schema.pop("anyOf", None) or [schema]
+        schema = {"anyOf": [*options, {"type": "null"}]}
+    if f.description:
+        schema["description"] = f.description
+    return schema
+
+
+def request_schema(request: validation.Request, description: str) -> dict[str, Any]:
+    """The JSON Schema of a request body, from its declaration in pllm.api.validation."""
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            name: _property(f, name in request.required) for name, f in request.fields.items()
+        },
+        "required": list(request.required),
+        **request.rules,
+    }
+
+
+def _messages_api_schema() -> dict[str, Any]:
+    """/v1/messages: MESSAGES, and what pllm.api.anthropic.check_messages adds to it."""
+    schema = request_schema(validation.MESSAGES, "Anthropic's Messages API request.")
+    props = schema["properties"]
+    messages = props["messages"] = dict(validation.MESSAGES.fields["messages"].schema)
+    messages["minItems"] = 1
+    item = messages["items"] = dict(messages["items"])
+    item["required"] = ["role"]
+    item["properties"] = {"role": {"enum": ["user", "assistant"]}, **item["properties"]}
+    props["max_tokens"] = dict(validation.MESSAGES.fields["max_tokens"].schema)
+    schema["required"] = ["model", "messages", "max_tokens"]
+    return schema
+
+
+def _request_schemas() -> dict[str, dict[str, Any]]:
+    return {
+        "ChatCompletionRequest": request_schema(
+            validation.CHAT, "Fields not listed pass through to the provider unchecked."
+        ),
+        "CompletionRequest": request_schema(
+            validation.COMPLETION, "Fields not listed pass through to the provider unchecked."
+        ),
+        "EmbeddingRequest": request_schema(
+            validation.EMBEDDINGS, "Fields not listed pass through to the provider unchecked."
+        ),
+        "AnthropicMessagesRequest": _messages_api_schema(),
+        "TokenCountRequest": request_schema(
+            validation.MESSAGES, "Checked as a Messages API request, but only model is required."
+        ),
+    }
+
+
+# Every route answers these before it looks at anything else (pllm.api.limits).
+_HEAD = {
+    "414": "The path or the query string is over its limit",
+    "431": "Too many headers, or a credential header over its limit",
 }
-_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+_KEYED = {
+    "401": "Missing or invalid API key",
+    "5XX": "The store is unreachable and the key was not seen before (503), or an upstream "
+    "or gateway failure",
+}
+_MODEL_CALL = {
+    "400": "Invalid request: `param` names the field; or, for a request that matches this "
+    "document, a model without a deployment for the endpoint (`unsupported_endpoint`)",
+    "403": "The key may not use this model",
+    "404": "No such model",
+    "413": "Body over `max_request_body_bytes`",
+    "429": "Rate limit or budget exceeded, or every deployment at capacity",
+}
 
 
-def _post(kind: type, result: type, summary: str, tag: str, streams: bool) -> dict[str, Any]:
+def _errors(statuses: dict[str, str], shape: type) -> dict[str, Any]:
+    return {status: _json(shape, text) for status, text in statuses.items()}
+
+
+# In OpenAPI 3.1 an event stream's schema is that of each event.
+_SSE = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "event": {"type": "string"},
+                "data": {"type": "string", "description": "A JSON object, or [DONE]"},
+                "id": {"type": "string"},
+            },
+        }
+    }
+}
+
+
+def _post(
+    request: str,
+    result: type,
+    summary: str,
+    tag: str,
+    *,
+    streams: bool,
+    error: type = Error,
+    models: tuple[str, ...] = (),
+) -> dict[str, Any]:
     ok = _json(result)
     if streams:
         ok["content"] = {**ok["content"], **_SSE}
         ok["description"] = "The result, or server-sent events when `stream` is true"
+    media: dict[str, Any] = {"schema": _ref_name(request)}
+    if models:
+        # A working request for Swagger UI's "Try it out" (and schemathesis's examples).
+        media["examples"] = {"served": {"value": _example(request, models[0])}}
     return {
         "post": {
             "summary": summary,
             "tags": [tag],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref(kind)}},
+            "requestBody": {"required": True, "content": {"application/json": media}},
+            "responses": {
+                "200": ok,
+                **_errors({**_MODEL_CALL, **_HEAD, **_KEYED}, error),
             },
-            "responses": {"200": ok, **_ERRORS},
         }
     }
 
 
-def _get(result: type, summary: str, tag: str, *, secured: bool = True) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {"200": _json(result)}}
-    if secured:
-        op["responses"].update({"401": _ERRORS["401"]})
-    else:
+def _ref_name(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def _example(request: str, model: str) -> dict[str, Any]:
+    hello = [{"role": "user", "content": "Hello!"}]
+    bodies: dict[str, dict[str, Any]] = {
+        "ChatCompletionRequest": {"model": model, "messages": hello},
+        "CompletionRequest": {"model": model, "prompt": "Hello!"},
+        "EmbeddingRequest": {"model": model, "input": "Hello!"},
+        "AnthropicMessagesRequest": {"model": model, "max_tokens": 64, "messages": hello},
+        "TokenCountRequest": {"model": model, "messages": hello},
+    }
+    return bodies[request]
+
+
+def _get(
+    result: type,
+    summary: str,
+    tag: str,
+    *,
+    secured: bool = True,
+    more: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    statuses = {**_HEAD, **(_KEYED if secured else {}), **(more or {})}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {"200": _json(result), **_errors(statuses, Error)},
+    }
+    if not secured:
         op["security"] = []
     return {"get": op}
 
 
-def _paths() -> dict[str, Any]:
+Served = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _paths(served: Served) -> dict[str, Any]:
+    models = dict(served)
     model = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
-    one_model = _get(Model, "A model by name", "Models")
+    if models.get("models"):
+        model["examples"] = {m: {"value": m} for m in models["models"]}
+    one_model = _get(Model, "A model by name", "Models", more={"404": "No such model"})
     one_model["get"]["parameters"] = [model]
-    one_model["get"]["responses"]["404"] = _json(Error, "No such model")
-    metrics = _get(
-        Status, "Prometheus metrics (text exposition format)", "Operations", secured=False
-    )
+    metrics = _get(Health, "Prometheus metrics (text exposition format)", "Operations",
+                   secured=False)  # fmt: skip
     metrics["get"]["responses"]["200"] = {
         "description": "OK",
         "content": {"text/plain": {"schema": {"type": "string"}}},
     }
+    ready = _get(Ready, "Readiness probe", "Operations", secured=False)
+    ready["get"]["responses"]["503"] = _json(Ready, "Starting: not ready yet")
     return {
         "/v1/chat/completions": _post(
-            ChatCompletionRequest, ChatCompletion, "Create a chat completion", "OpenAI", True
+            "ChatCompletionRequest", ChatCompletion, "Create a chat completion", "OpenAI",
+            streams=True, models=models.get("chat/completions", ()),
         ),
         "/v1/completions": _post(
-            CompletionRequest, Completion, "Create a text completion", "OpenAI", True
+            "CompletionRequest", Completion, "Create a text completion", "OpenAI",
+            streams=True, models=models.get("completions", ()),
         ),
         "/v1/embeddings": _post(
-            EmbeddingRequest, EmbeddingList, "Create embeddings", "OpenAI", False
+            "EmbeddingRequest", EmbeddingList, "Create embeddings", "OpenAI",
+            streams=False, models=models.get("embeddings", ()),
         ),
         "/v1/models": _get(ModelList, "List the model names this gateway serves", "Models"),
         "/v1/models/{model}": one_model,
         "/v1/messages": _post(
-            AnthropicMessagesRequest,
-            AnthropicMessage,
-            "Create a message (Anthropic's API; errors in Anthropic's shape)",
-            "Anthropic",
-            True,
+            "AnthropicMessagesRequest", AnthropicMessage,
+            "Create a message (Anthropic's API; errors in Anthropic's shape)", "Anthropic",
+            streams=True, error=AnthropicError, models=models.get("messages", ()),
         ),
         "/v1/messages/count_tokens": _post(
-            AnthropicMessagesRequest,
-            TokenCount,
-            "Count the input tokens of a message (anthropic deployments)",
-            "Anthropic",
-            False,
+            "TokenCountRequest", TokenCount,
+            "Count the input tokens of a message (anthropic deployments)", "Anthropic",
+            streams=False, error=AnthropicError, models=models.get("messages/count_tokens", ()),
         ),
-        "/health": _get(Status, "Liveness probe", "Operations", secured=False),
-        "/ready": _get(Status, "Readiness probe (503 while starting)", "Operations", secured=False),
+        "/health": _get(Health, "Liveness probe", "Operations", secured=False),
+        "/ready": ready,
         "/metrics": metrics,
         "/health/deployments": _get(
-            Status, "Health score, circuit state and load of every deployment", "Operations"
+            DeploymentHealthList, "Health score, circuit state and load of every deployment",
+            "Operations", more={"403": "A credential without the admin role"},
         ),
-    }
+    }  # fmt: skip
 
 
 def security_schemes() -> dict[str, Any]:
@@ -358,31 +494,48 @@ def security_schemes() -> dict[str, Any]:
     }
 
 
-@functools.cache
-def main_document() -> bytes:
+@functools.lru_cache(maxsize=8)
+def main_document(served: Served = ()) -> bytes:
     """The client API's OpenAPI document (served at /openapi.json on the gateway's port).
-    Paths are listed with /v1; the same routes answer without it."""
+    ``served``: the model names each endpoint serves (``"models"``: all of them), given as
+    examples. Paths are listed with /v1; the same routes answer without it."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=REF)
+    components.update(_request_schemas())
     doc = {
         "openapi": "3.1.0",
         "info": {
             "title": "pllm gateway API",
             "version": "1",
             "description": "OpenAI-compatible API (and Anthropic's /v1/messages). Every path "
-            "is also served without the /v1 prefix.",
+            "is also served without the /v1 prefix. Bodies are JSON objects nested at most "
+            f"{validation.MAX_JSON_DEPTH} levels deep, with arrays of at most "
+            f"{validation.MAX_ARRAY_ITEMS} items.",
         },
-        "paths": _paths(),
+        "paths": _paths(served),
         "components": {"schemas": components, "securitySchemes": security_schemes()},
         "security": [{"bearer": []}, {"apiKey": []}],
     }
     return _encode(doc)
 
 
+def served_models(state: AppState) -> Served:
+    """Which models each endpoint can serve, for :func:`main_document`'s examples."""
+    engine = state.engine
+    groups = sorted(state.registry.groups)
+    served: list[tuple[str, tuple[str, ...]]] = [("models", tuple(groups))]
+    for endpoint in Endpoint:
+        able = tuple(
+            g for g in groups if len(engine.unsupported.get((g, endpoint), ())) < engine.sizes[g]
+        )
+        served.append((endpoint.value, able))
+    return tuple(served)
+
+
 # ---------------------------------------------------------------- handlers for the main app
 
 
 async def openapi_json(state: AppState, req: Request, call: Call) -> None:
-    await req.respond(200, main_document())
+    await req.respond(200, main_document(served_models(state)))
 
 
 async def swagger(state: AppState, req: Request, call: Call) -> None:
