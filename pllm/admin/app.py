@@ -19,7 +19,8 @@ from pllm.admin.guard import Guard
 from pllm.admin.openapi import admin_document
 from pllm.admin.routing import LOCAL, Call, Caller, Reply, Route, Router, store_unavailable
 from pllm.admin.schemas import Health
-from pllm.api.openapi import HTML, SWAGGER_CACHE, swagger_asset, swagger_html
+from pllm.api.limits import check_head
+from pllm.api.openapi import HTML, SWAGGER_ASSETS, SWAGGER_CACHE, swagger_asset, swagger_html
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
 from pllm.http import ClientDisconnected, Receive, Request, Scope, Send
@@ -56,11 +57,12 @@ class AdminApp:
             Route("GET", "/health", self._health, "Liveness probe", "Operations",
                   response=Health, guarded=False),
             Route("GET", "/openapi.json", self._openapi, "This API's OpenAPI document",
-                  "Documentation", guarded=False),
+                  "Documentation", guarded=False, media=("application/json",)),
             Route("GET", "/swagger", self._swagger, "Swagger UI for this API",
-                  "Documentation", guarded=False),
+                  "Documentation", guarded=False, media=("text/html",)),
             Route("GET", "/swagger/{file}", self._swagger_file, "Swagger UI's static files",
-                  "Documentation", guarded=False),
+                  "Documentation", guarded=False, errors=(404,),
+                  media=tuple({t.decode().split(";")[0]: 0 for t in SWAGGER_ASSETS.values()})),
         ]  # fmt: skip
         self.router = Router([*api_routes(), *docs])
         self._document: bytes | None = None
@@ -92,6 +94,7 @@ class AdminApp:
             await req.respond_error(_as_gateway_error(e, req))
 
     async def _handle(self, req: Request, method: str, query: bytes, trusted: bool) -> Reply:
+        check_head(req)
         route, params = self.router.resolve(method, req.path)
         store = self.store
         caller: Caller = LOCAL

@@ -153,7 +153,7 @@ def _days(since: datetime.date | None, until: datetime.date | None) -> tuple[str
     until = until or today_utc()
     since = since or until - datetime.timedelta(days=_DEFAULT_DAYS - 1)
     if since > until:
-        raise bad_request("'from' is after 'to'.", param="from", code="invalid_field")
+        raise bad_request("'from' is after 'to'.", param="from", code="conflicting_fields")
     return since.isoformat(), until.isoformat()
 
 

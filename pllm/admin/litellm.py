@@ -147,7 +147,11 @@ async def key_info(call: Call) -> Reply:
     if ref is None:
         # LiteLLM answers about the calling key when none is named.
         if call.caller.kind != "key" or call.caller.id is None:
-            raise bad_request("Missing required query parameter 'key'.", param="key")
+            raise bad_request(
+                "Missing query parameter 'key': name the key, or call as that key.",
+                param="key",
+                code="key_required",
+            )
         ref = call.caller.id
     view = service.key_view(await service.resolve_key(call.store, ref))
     info = await key_info_of(call.store, view)
@@ -165,8 +169,6 @@ async def key_update(call: Call) -> Reply:
 
 async def key_delete(call: Call) -> Reply:
     req = await call.body(ls.KeyDelete)
-    if not req.keys:
-        raise bad_request("'keys' must name at least one key.", param="keys")
     # Every key is found before any is deleted: a typo deletes nothing.
     rows = [await service.resolve_key(call.store, ref) for ref in req.keys]
     deleted = []
@@ -262,13 +264,8 @@ def _spend_log(r: s.SpendLogRow) -> ls.SpendLog:
     )
 
 
-_MAX_SPEND_ROWS = 1000
-
-
 async def spend_logs(call: Call) -> Reply:
     q = call.query(ls.SpendLogsQuery)
-    if not 1 <= q.limit <= _MAX_SPEND_ROWS:
-        raise bad_request(f"limit must be between 1 and {_MAX_SPEND_ROWS}.", param="limit")
     key_id = None
     if q.api_key is not None:
         key_id = (await service.resolve_key(call.store, q.api_key)).id
@@ -289,23 +286,23 @@ ROUTES = [
           "is pllm's key id. budget_duration: 1d/24h (daily), 7d/1w (weekly), 30d/1mo "
           "(monthly); pllm budgets are calendar periods in UTC."),
     Route("GET", "/key/info", key_info, "Read a key (LiteLLM)", "LiteLLM",
-          query=ls.KeyInfoQuery, response=ls.KeyInfoResponse,
+          query=ls.KeyInfoQuery, response=ls.KeyInfoResponse, errors=(404,),
           description=_DOC + "`key` may be the secret, its token (SHA-256) or the key id; the "
           "answer's `key` is the id, never the secret."),
     Route("POST", "/key/update", key_update, "Update a key (LiteLLM)", "LiteLLM",
-          body=ls.KeyUpdate, response=ls.KeyInfoResponse),
+          body=ls.KeyUpdate, response=ls.KeyInfoResponse, errors=(404,)),
     Route("POST", "/key/delete", key_delete, "Delete keys (LiteLLM)", "LiteLLM",
-          body=ls.KeyDelete, response=ls.KeyDeleted,
+          body=ls.KeyDelete, response=ls.KeyDeleted, errors=(404,),
           description=_DOC + "`keys` are secrets, tokens or ids; all must exist or none is "
           "deleted. `deleted_keys` lists their ids."),
     Route("POST", "/user/new", user_new, "Create a user and their key (LiteLLM)", "LiteLLM",
-          body=ls.UserNew, response=ls.UserCreated,
+          body=ls.UserNew, response=ls.UserCreated, errors=(404,),
           description=_DOC + "user_role: proxy_admin (admin), internal_user (member), "
           "internal_user_viewer or proxy_admin_viewer (viewer)."),
     Route("POST", "/team/new", team_new, "Create a team (LiteLLM)", "LiteLLM",
           body=ls.TeamNew, response=ls.TeamCreated,
           description=_DOC + "a team is a pllm group; members not yet known are created."),
     Route("GET", "/spend/logs", spend_logs, "Spend logs (LiteLLM)", "LiteLLM",
-          query=ls.SpendLogsQuery, response=list[ls.SpendLog],
+          query=ls.SpendLogsQuery, response=list[ls.SpendLog], errors=(404,),
           description=_DOC + "newest first, at most `limit` (1000) rows."),
 ]  # fmt: skip

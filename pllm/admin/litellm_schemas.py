@@ -8,14 +8,16 @@ empty ``models`` list means every model, and it means the same here.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from pllm.admin.periods import LITELLM_PERIODS
 from pllm.admin.schemas import (
     Duration,
     Email,
+    Filter,
     Id,
     Input,
     Metadata,
@@ -36,13 +38,24 @@ LiteLLMRole = Literal[
     "viewer",
 ]
 Models = list[str]
+MAX_SPEND_ROWS = 1000
+# The budget_durations that name a calendar period (periods.LITELLM_PERIODS), as an enum.
+_literal: Any = Literal
+LiteLLMBudgetDuration: Any = _literal[tuple(LITELLM_PERIODS)]
+# A key named by its secret, its token (SHA-256 hex) or its id.
+KeyRef = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 # ---------------------------------------------------------------- the limits, from LIMIT_FIELDS
 
 # LiteLLM's type for each kind of limit, under LiteLLM's names (LimitField.litellm). Its
 # model names have no bounds of their own, and its budget_duration is a duration ("30d"),
 # which litellm.py turns into a period.
-_IN: dict[LimitKind, Any] = {"models": Models, "count": PositiveInt, "money": Money, "period": str}
+_IN: dict[LimitKind, Any] = {
+    "models": Models,
+    "count": PositiveInt,
+    "money": Money,
+    "period": LiteLLMBudgetDuration,
+}
 # In an answer an empty models list means every model, so it is never null.
 _OUT: dict[LimitKind, Any] = {
     "models": Models,
@@ -85,7 +98,7 @@ class KeyGenerate(LimitsIn):
 
 class KeyUpdate(LimitsPatch, kw_only=True):  # kw_only: a required field after optional ones
     # The key's secret, its token (SHA-256) or its id.
-    key: str
+    key: KeyRef
     user_id: Id | UnsetType | None = UNSET
     team_id: Id | UnsetType | None = UNSET
     duration: Duration | UnsetType = UNSET
@@ -93,11 +106,11 @@ class KeyUpdate(LimitsPatch, kw_only=True):  # kw_only: a required field after o
 
 
 class KeyDelete(Input):
-    keys: list[str]
+    keys: Annotated[list[KeyRef], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class KeyInfoQuery(Input):
-    key: str | None = None
+    key: KeyRef | None = None
 
 
 class UserNew(LimitsIn):
@@ -126,11 +139,11 @@ class TeamNew(LimitsIn):
 
 class SpendLogsQuery(Input):
     # A key's secret, its token (SHA-256 hex, as LiteLLM stores it) or its id.
-    api_key: str | None = None
-    user_id: str | None = None
+    api_key: KeyRef | None = None
+    user_id: Filter | None = None
     start_date: datetime.date | None = None
     end_date: datetime.date | None = None
-    limit: int = msgspec.field(default=1000)
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_SPEND_ROWS)] = MAX_SPEND_ROWS
 
 
 # ---------------------------------------------------------------- responses

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from pllm.admin.routing import Route
-from pllm.api.openapi import REF, Error, security_schemes
+from pllm.admin.schemas import BudgetKind, Id
+from pllm.api.openapi import REF, RULE_CODES, SWAGGER_ASSETS, Error, security_schemes
 
 _TAGS = {
     "Keys": "Virtual keys. The secret is returned once, at creation; only its hash is stored.",
@@ -45,13 +46,57 @@ def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
     return {**options[0], **out}
 
 
-def _query_parameters(kind: type, components: dict[str, Any]) -> list[dict[str, Any]]:
-    schema = components[kind.__name__]
+def _component(ref: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """The schema a ``{"$ref": …}`` names (two Structs of one name get distinct names)."""
+    schema: dict[str, Any] = components[ref["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _query_parameters(ref: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = _component(ref, components)
     required = set(schema.get("required", ()))
     return [
         {"name": name, "in": "query", "required": name in required, "schema": _query_schema(p)}
         for name, p in schema["properties"].items()
     ]
+
+
+# The type of each path parameter: what the route accepts before it looks anything up (any
+# other value is a 404, as an id that names nothing is).
+_PATH_TYPES: dict[str, Any] = {
+    "kind": BudgetKind,
+    "file": Literal[tuple(SWAGGER_ASSETS)],
+}
+
+_RULES = ", ".join(f"`{c}`" for c in RULE_CODES)
+_ERRORS = {
+    400: "Invalid input; `param` names the field. Also, for input that matches this "
+    "document, the rules it cannot state: " + _RULES,
+    401: "No credential, or not a valid one",
+    403: "A valid credential without the admin role",
+    404: "No such entity",
+    409: "Already exists",
+    413: "Body over 1 MiB",
+    414: "Path or query string over its limit",
+    431: "Too many headers, or a credential header over its limit",
+    503: "The database is unavailable",
+}
+
+
+def _statuses(route: Route) -> set[int]:
+    """Every status but success that ``route`` can answer."""
+    out = {414, 431, *route.errors}
+    if route.body is not None or route.query is not None:
+        out.add(400)
+    if route.body is not None:
+        out.add(413)
+    if route.guarded:
+        out |= {401, 403, 503}
+        if route.path_params:
+            out.add(404)
+        if route.method in ("POST", "PUT", "PATCH"):
+            out.add(409)
+    return out
 
 
 def _operation(
@@ -65,33 +110,34 @@ def _operation(
     if route.description:
         op["description"] = route.description
     params = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": p,
+            "in": "path",
+            "required": True,
+            "schema": msgspec.json.schema(_PATH_TYPES.get(p, Id)),
+        }
         for p in route.path_params
     ]
     if route.query is not None:
-        params.extend(_query_parameters(route.query, components))
+        params.extend(_query_parameters(schemas[route.query], components))
     if params:
         op["parameters"] = params
     if route.body is not None:
+        # A body whose every field is optional may be left out (it reads as {}).
+        required = bool(_component(schemas[route.body], components).get("required"))
         op["requestBody"] = {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": schemas[route.body]}},
         }
-    ok = schemas[route.response] if route.response is not None else None
-    responses: dict[str, Any] = {str(route.status): _json(ok, "OK")}
-    error = schemas[Error]
-    if route.body is not None or route.query is not None:
-        responses["400"] = _json(error, "Invalid input; `param` names the field")
-    if route.guarded:
-        responses["401"] = _json(error, "No credential, or not a valid one")
-        responses["403"] = _json(error, "A valid credential without the admin role")
-        op_has_id = bool(route.path_params)
-        if op_has_id:
-            responses["404"] = _json(error, "No such entity")
-        if route.method in ("POST", "PUT", "PATCH"):
-            responses["409"] = _json(error, "Already exists")
-        responses["503"] = _json(error, "The database is unavailable")
+    if route.response is not None:
+        ok = _json(schemas[route.response], "OK")
     else:
+        ok = {"description": "OK", "content": {m: {} for m in route.media}}
+    responses: dict[str, Any] = {str(route.status): ok}
+    error = schemas[Error]
+    for status in sorted(_statuses(route)):
+        responses[str(status)] = _json(error, _ERRORS[status])
+    if not route.guarded:
         op["security"] = []
     op["responses"] = responses
     return op
@@ -111,7 +157,7 @@ def admin_document(routes: Sequence[Route]) -> bytes:
     # Query Structs are documented as parameters, not as schemas of their own.
     for r in routes:
         if r.query is not None and not any(r.query in (x.body, x.response) for x in routes):
-            components.pop(r.query.__name__, None)
+            components.pop(schemas[r.query]["$ref"].rsplit("/", 1)[1], None)
     used = {r.tag for r in routes}
     doc = {
         "openapi": "3.1.0",

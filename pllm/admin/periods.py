@@ -17,24 +17,35 @@ _UNIT_SECONDS = {
     # LiteLLM's "1mo": a month as 30 days, which is what a key's lifetime needs to be.
     "mo": 30 * 86400,
 }
-_DURATION = re.compile(r"^\s*(\d+)\s*(mo|s|m|h|d|w)\s*$")
+# "30s", "15m", "12h", "30d", "2w", "1mo", spaces allowed around the parts. The digits are
+# capped per unit so that every duration it admits, added to now, is a date Python and the
+# store can hold (at most ~820 years: 9999 months); the admin API's schema carries this same
+# pattern, so a duration the document admits is never refused.
+# (?!\n): Python's $ also matches before a final newline, JSON Schema's does not.
+DURATION_PATTERN = (
+    r"^ *(?:[0-9]{1,10} *s|[0-9]{1,8} *m|[0-9]{1,6} *h|[0-9]{1,5} *d|[0-9]{1,4} *w"
+    r"|[0-9]{1,4} *mo) *$(?!\n)"
+)
+_DURATION = re.compile(DURATION_PATTERN)
+_PARTS = re.compile(r" *([0-9]+) *(mo|s|m|h|d|w) *")
 
 
 def parse_duration(text: str, *, param: str = "duration") -> float:
     """Seconds in ``"30s"``, ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"`` (and ``"1mo"``)."""
-    match = _DURATION.match(text)
-    if match is None:
+    parts = _PARTS.fullmatch(text) if _DURATION.match(text) else None
+    if parts is None:
         raise bad_request(
             f"Invalid duration {text!r}: use a number and a unit, e.g. 30s, 15m, 12h, 30d, 2w.",
             param=param,
             code="invalid_field",
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return int(parts.group(1)) * _UNIT_SECONDS[parts.group(2)]
 
 
 # LiteLLM's budget_duration is a free duration that resets the spend; pllm budgets run over
-# calendar periods, so only durations that mean one of them are accepted.
-_LITELLM_PERIODS: dict[str, BudgetPeriod] = {
+# calendar periods, so only the durations that mean one of them are accepted (the admin
+# API's schema lists them: LiteLLMBudgetDuration).
+LITELLM_PERIODS: dict[str, BudgetPeriod] = {
     "1d": "daily",
     "24h": "daily",
     "7d": "weekly",
@@ -49,7 +60,7 @@ def budget_period_from_litellm(
 ) -> BudgetPeriod | None:
     if value is None:
         return None
-    period = _LITELLM_PERIODS.get(value.strip().lower())
+    period = LITELLM_PERIODS.get(value)
     if period is None:
         raise bad_request(
             f"Unsupported {param} {value!r}: pllm budgets are calendar periods in UTC; "

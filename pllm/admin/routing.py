@@ -7,14 +7,17 @@ route cannot be served without being documented and guarded.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
+from pllm.api.validation import check_shape
 from pllm.errors import GatewayError, bad_request
 from pllm.http import Request
 from pllm.store.engine import Store
@@ -65,27 +68,87 @@ class Call:
     async def body(self, kind: type[T]) -> T:
         raw = await self.req.read_body(MAX_BODY_BYTES)
         if not raw.strip():
-            raw = b"{}"
+            raw = b"{}"  # a body whose every field is optional may be left out
         try:
-            return msgspec.json.decode(raw, type=kind)
+            value = _decode_body(raw)
         except msgspec.ValidationError as e:
             raise invalid(e) from None
-        except msgspec.DecodeError as e:
+        except (msgspec.DecodeError, RecursionError) as e:
+            # RecursionError: nested about a thousand levels deep, past what the decoder takes.
+            reason = str(e) if isinstance(e, msgspec.DecodeError) else "nested too deeply"
             raise bad_request(
-                f"We could not parse the JSON body of your request ({e}).", code="invalid_json"
+                f"We could not parse the JSON body of your request ({reason}).",
+                code="invalid_json",
             ) from None
+        if type(value) is dict:
+            check_shape(value)
+        try:
+            return msgspec.convert(value, kind)
+        except msgspec.ValidationError as e:
+            raise invalid(e) from None
 
     def query(self, kind: type[T]) -> T:
-        pairs = urllib.parse.parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
         raw: dict[str, Any] = {}
+        kinds = _query_kinds(cast(Hashable, kind))
+        # Latin-1 throughout maps bytes to characters one to one, raw or percent-encoded,
+        # so each part's bytes can then be read as the UTF-8 they must be.
+        text = self.query_string.decode("latin-1")
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="latin-1")
         for name, value in pairs:
-            if value == "":
-                continue  # ?user_id= means "no filter", as a blank form field would
-            raw[name] = value
+            try:
+                key, text = name.encode("latin-1").decode(), value.encode("latin-1").decode()
+            except UnicodeDecodeError:
+                raise bad_request(
+                    "The query string is not UTF-8 (percent-encoded or not).",
+                    code="invalid_query",
+                ) from None
+            raw[key] = _query_value(text, kinds.get(key))
         try:
-            return msgspec.convert(raw, kind, strict=False)
+            return msgspec.convert(raw, kind)
         except msgspec.ValidationError as e:
             raise invalid(e, where="query parameter") from None
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: an integer when it is one (2.0 is an
+    integer to JSON Schema, so to the document too); never infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("Number out of range")
+    return int(value) if value.is_integer() else value
+
+
+_decode_body = msgspec.json.Decoder(float_hook=_number).decode
+
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+
+
+@functools.cache
+def _query_kinds(kind: Hashable) -> dict[str, str]:
+    """How each query parameter of ``kind`` is read from its text: "int" or "bool" (others
+    are strings; msgspec parses dates and checks enums, lengths and patterns)."""
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    out: dict[str, str] = {}
+    for f in info.fields:
+        options = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+        for t in options:
+            if isinstance(t, msgspec.inspect.IntType):
+                out[f.encode_name] = "int"
+            elif isinstance(t, msgspec.inspect.BoolType):
+                out[f.encode_name] = "bool"
+    return out
+
+
+def _query_value(text: str, kind: str | None) -> Any:
+    """The value of one query parameter, read as its schema says: an integer is digits with an
+    optional minus (2.0 and 1e3 are not), a boolean true or false; anything else is a 400 from
+    msgspec, which sees the text."""
+    if kind == "int" and _INTEGER.fullmatch(text):
+        return int(text)
+    if kind == "bool" and text in ("true", "false"):
+        return text == "true"
+    return text
 
 
 def store_unavailable() -> GatewayError:
@@ -157,6 +220,12 @@ class Route:
     # Documentation and the health probe answer without a credential.
     guarded: bool = True
     description: str = ""
+    # Statuses beyond those the document derives from the rest (400 for a body or query, 404
+    # for a path with an id, 401/403/503 when guarded, …): 404 where a body or query names
+    # something that may not exist.
+    errors: tuple[int, ...] = ()
+    # The media types of a reply that is not ``response``'s JSON (the documentation routes).
+    media: tuple[str, ...] = ()
     segments: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

@@ -14,19 +14,34 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from pllm.admin.periods import DURATION_PATTERN
 from pllm.principal import LIMIT_FIELDS, BudgetPeriod, LimitKind, Money, Role
 
+# The patterns below are read alike by Python (msgspec validates with them) and by JSON
+# Schema's ECMA dialect (the OpenAPI document carries them): explicit code points instead of
+# \s and \d, whose meanings differ, and $(?!\n), as Python's $ also matches before a final
+# newline and ECMA's does not.
+ID_PATTERN = (
+    r"^[^/\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$(?!\n)"
+)
 # Ids appear in URL paths, so no slashes or whitespace.
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Name = Annotated[str, msgspec.Meta(max_length=256)]
 Email = Annotated[str, msgspec.Meta(max_length=320)]
-# UNIX seconds
-Timestamp = Annotated[float, msgspec.Meta(ge=0)]
-# "30s", "15m", "12h", "30d", "2w"
-Duration = Annotated[str, msgspec.Meta(pattern=r"^\s*\d+\s*(s|m|h|d|w|mo)\s*$")]
+# A value to filter a list by (an id, or a model name, which may contain a slash).
+Filter = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# UNIX seconds, up to the last second of year 9999 (the last a date can show).
+MAX_TIMESTAMP = 253_402_300_799
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=MAX_TIMESTAMP)]
+Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)]
 MemberRole = Literal["admin", "member"]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
-Offset = Annotated[int, msgspec.Meta(ge=0)]
+# Rows are counted in 32 bits here; past the last row a page is empty anyway.
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+# ``next_before`` of a page: "<ts>:<request id>" (see budget_routes).
+CURSOR_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,17})?(e[+-][0-9]{1,3})?:[^\x00-\x1f\x7f]{1,128}$(?!\n)"
+Cursor = Annotated[str, msgspec.Meta(pattern=CURSOR_PATTERN)]
+BudgetKind = Literal["key", "user", "group", "team"]
 
 
 class Input(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -163,29 +178,29 @@ class PageQuery(Input):
 
 
 class KeyListQuery(PageQuery):
-    user_id: str | None = None
-    group_id: str | None = None
+    user_id: Filter | None = None
+    group_id: Filter | None = None
     include_revoked: bool = False
 
 
 class UsageQuery(PageQuery):
     group_by: Literal["key", "user", "group", "model"] = "key"
-    id: str | None = None
+    id: Filter | None = None
     # Inclusive UTC days; default: the 30 days that end today.
     from_: datetime.date | None = msgspec.field(default=None, name="from")
     to: datetime.date | None = None
 
 
 class SpendLogQuery(Input):
-    key_id: str | None = None
-    user_id: str | None = None
-    group_id: str | None = None
-    model: str | None = None
+    key_id: Filter | None = None
+    user_id: Filter | None = None
+    group_id: Filter | None = None
+    model: Filter | None = None
     from_: datetime.date | None = msgspec.field(default=None, name="from")
     to: datetime.date | None = None
     limit: Limit = 100
     # The ``next_before`` of the previous page.
-    before: str | None = None
+    before: Cursor | None = None
 
 
 # ---------------------------------------------------------------- outputs
@@ -328,4 +343,4 @@ class SpendLogPage(Output):
 
 
 class Health(Output):
-    status: str
+    status: Literal["ok", "starting"]

@@ -67,7 +67,7 @@ def check_budget(limits: Mapping[str, Any]) -> None:
             f"soft_budget ({soft_budget}) is above max_budget ({max_budget}): the alert "
             "would never fire before the cap.",
             param="soft_budget",
-            code="invalid_field",
+            code="conflicting_fields",
         )
 
 
@@ -78,7 +78,7 @@ def _expiry(expires_at: Any, duration: Any, now: float) -> Any:
             raise bad_request(
                 "Give either expires_at or duration, not both.",
                 param="duration",
-                code="invalid_field",
+                code="conflicting_fields",
             )
         return now + parse_duration(duration)
     return expires_at

@@ -89,8 +89,8 @@ def test_validation_names_the_field(client: Client) -> None:
         ({"allowed_models": [1]}, "allowed_models[0]", "invalid_field"),
         ({"metadata": []}, "metadata", "invalid_field"),
         ({"duration": "soon"}, "duration", "invalid_field"),
-        ({"duration": "30d", "expires_at": 5}, "duration", "invalid_field"),
-        ({"max_budget": 1, "soft_budget": 2}, "soft_budget", "invalid_field"),
+        ({"duration": "30d", "expires_at": 5}, "duration", "conflicting_fields"),
+        ({"max_budget": 1, "soft_budget": 2}, "soft_budget", "conflicting_fields"),
         ({"user_id": "ghost"}, "user_id", "user_not_found"),
         ({"group_id": "ghost"}, "group_id", "group_not_found"),
     ]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import msgspec
 
 from pllm.admin.app import AdminApp
-from pllm.api.openapi import main_document, swagger_available, swagger_html
+from pllm.admin.periods import DURATION_PATTERN
+from pllm.admin.schemas import ID_PATTERN, MAX_TIMESTAMP
+from pllm.api import validation
+from pllm.api.openapi import RULE_CODES, main_document, swagger_available, swagger_html
 from tests.admin.client import Client
 
 
@@ -86,3 +89,53 @@ def test_main_api_document() -> None:
         "text/event-stream"
         in doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
     )
+
+
+def test_admin_document_states_the_bounds_validation_uses(client: Client) -> None:
+    doc = client.get("/openapi.json").json()
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    params = {p["name"]: p["schema"] for p in paths["/admin/groups"]["get"]["parameters"]}
+    assert params["offset"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}
+    assert params["limit"]["maximum"] == 1000
+    key_create = schemas["KeyCreate"]["properties"]
+    assert key_create["duration"]["anyOf"][0]["pattern"] == DURATION_PATTERN
+    assert key_create["expires_at"]["anyOf"][0]["maximum"] == MAX_TIMESTAMP
+    # Every field optional: the body may be left out; a required field makes it required.
+    assert paths["/admin/users"]["post"]["requestBody"]["required"] is False
+    assert paths["/admin/budgets/{kind}/{id}"]["put"]["requestBody"]["required"] is True
+    kind, id_ = paths["/admin/budgets/{kind}/{id}"]["put"]["parameters"][:2]
+    assert set(kind["schema"]["enum"]) == {"key", "user", "group", "team"}
+    assert id_["schema"]["pattern"] == ID_PATTERN
+    budget_duration = schemas["KeyGenerate"]["properties"]
+    assert set(budget_duration["budget_duration"]["anyOf"][0]["enum"]) == {
+        "1d", "24h", "7d", "1w", "30d", "1mo"
+    }  # fmt: skip
+    # The statuses a route can answer, each with the error schema.
+    assert set(paths["/swagger/{file}"]["get"]["responses"]) == {"200", "404", "414", "431"}
+    assert {"400", "404", "413"} <= set(paths["/key/update"]["post"]["responses"])
+    for code in RULE_CODES[:4]:
+        assert code in paths["/admin/keys"]["post"]["responses"]["400"]["description"]
+
+
+def test_main_document_states_the_bounds_validation_uses() -> None:
+    doc = msgspec.json.decode(main_document())
+    schemas = doc["components"]["schemas"]
+    chat = schemas["ChatCompletionRequest"]["properties"]
+    assert chat["model"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "description": chat["model"]["description"],
+    }
+    assert chat["max_tokens"]["anyOf"][0]["maximum"] == validation.INT32_MAX
+    assert chat["messages"]["maxItems"] == validation.MAX_MESSAGES
+    assert chat["tools"]["anyOf"][0]["maxItems"] == validation.MAX_TOOLS
+    assert schemas["AnthropicMessagesRequest"]["required"] == ["model", "messages", "max_tokens"]
+    assert schemas["TokenCountRequest"]["required"] == ["model"]
+    messages = doc["paths"]["/v1/messages"]["post"]["responses"]
+    assert messages["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AnthropicError"
+    )
+    assert {"400", "401", "403", "404", "413", "414", "429", "431", "5XX"} <= set(messages)
+    ready = doc["paths"]["/ready"]["get"]["responses"]
+    assert set(ready) >= {"200", "503"}
