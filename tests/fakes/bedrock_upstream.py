@@ -109,7 +109,10 @@ def check_converse(body: Any) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     if messages[0].get("role") != "user":
-        return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+        return (
+            "A conversation must start with a user message. Try again with a conversation "
+            "that starts with a user message."
+        )
     uses: list[str] = []
     tool_blocks = False
     for i, m in enumerate(messages):

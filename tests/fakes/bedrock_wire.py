@@ -73,7 +73,8 @@ def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
 
 
 def exception_frame(kind: str, message: str) -> bytes:
-    """An exception inside the stream (``throttlingException``, ``modelStreamErrorException``…)."""
+    """An exception inside the stream (``throttlingException``,
+    ``modelStreamErrorException``…)."""
     headers = {
         ":exception-type": kind,
         ":content-type": "application/json",

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_signatures_verify_with_an_independent_implementation(token: str | None)
     assert headers["content-type"] == "application/json"
     assert ("x-amz-security-token" in headers) == (token is not None)
     headers["host"] = "127.0.0.1:8080"
-    check = {
+    check: dict[str, Any] = {
         "method": "POST",
         "raw_path": "/model/anthropic.claude-v2%3A1/converse-stream",
         "headers": headers,
@@ -122,10 +123,9 @@ def test_signatures_verify_with_an_independent_implementation(token: str | None)
         "region": "us-east-1",
         "session_tokens": {KEY: token} if token else None,
     }
-    assert verify_sigv4(**check) is None  # type: ignore[arg-type]
-    assert verify_sigv4(**{**check, "body": b"{}"}) is not None  # type: ignore[arg-type]
-    assert verify_sigv4(**{**check, "secrets": {KEY: "other"}}) is not None  # type: ignore[arg-type]
-    assert verify_sigv4(**{**check, "region": "eu-west-1"}) is not None  # type: ignore[arg-type]
+    assert verify_sigv4(**check) is None
+    for wrong in ({"body": b"{}"}, {"secrets": {KEY: "other"}}, {"region": "eu-west-1"}):
+        assert verify_sigv4(**{**check, **wrong}) is not None
     # The secret is in no repr.
     assert SECRET not in repr(signer) and SECRET not in repr(AwsCredentials(KEY, SECRET, token))
 

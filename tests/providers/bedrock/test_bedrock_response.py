@@ -158,7 +158,7 @@ def test_error_types(status: int, kind: str | None, expect: int, retryable: bool
     "message",
     [
         "Input is too long for requested model.",
-        "The model returned the following errors: prompt is too long: 210000 tokens > 200000 maximum",
+        "The model returned the following errors: prompt is too long: 210000 tokens > 200000",
         "Too many input tokens. Max input tokens: 8192, request input token count: 9000",
     ],
 )
