@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres bench bench-micro bench-rust clean
+.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres fuzz bench bench-micro bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,13 +30,16 @@ lint: dev ## ruff (lint + format), the layer contract (lint-imports), cargo fmt,
 	cargo fmt --check
 	cargo clippy --all-targets -q -- -D warnings
 	cargo clippy --all-targets --features python -q -- -D warnings
+	cargo fmt --check --manifest-path fuzz/Cargo.toml
+	cargo clippy --all-targets --manifest-path fuzz/Cargo.toml -q -- -D warnings
 
 typecheck: dev ## mypy --strict and stubtest of the native module's .pyi
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest pllm_accel._native
 
-test-rust: ## cargo test (no Python needed)
+test-rust: ## cargo test, and the short fuzz run of the stream parsers (fuzz/: seeds + mutations)
 	cargo test -q
+	cargo test -q --release --manifest-path fuzz/Cargo.toml
 
 deps-postgres: ## PostgreSQL server binaries for the store tests (Debian's package; tests start it)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
@@ -46,6 +49,20 @@ test-python: dev deps-postgres ## the pytest suite (unit, property and end-to-en
 	$(BIN)/pytest -q
 
 test: lint typecheck test-rust test-python ## everything CI runs
+
+FUZZ_SECONDS ?= 300
+SCHEMATHESIS_EXAMPLES ?= 100
+fuzz: dev ## longer runs: libFuzzer on the stream parsers (FUZZ_SECONDS each), schemathesis with more examples
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	for target in sse eventstream; do \
+		mkdir -p fuzz/corpus/$$target && \
+		cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer $$target \
+			fuzz/corpus/$$target fuzz/seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=16384 || exit 1; \
+	done
+	PLLM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) PLLM_SCHEMATHESIS_SEED=$$RANDOM \
+		$(BIN)/pytest -q tests/hardening/test_schemathesis.py
 
 bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see benches/README.md)
 	bash benches/run.sh
@@ -57,4 +74,4 @@ bench-rust: ## criterion: a router pick among 100 and 10 deployments
 	cargo bench --bench pick
 
 clean: ## remove build outputs and the venvs
-	rm -rf target $(VENV) .bench-venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf target fuzz/target $(VENV) .bench-venv .mypy_cache .ruff_cache .pytest_cache
