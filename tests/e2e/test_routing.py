@@ -67,6 +67,9 @@ def config(up: FakeOpenAI) -> str:
         dep("t-emb-ok", "emb-ok", **base),
         dep("t-weighted", "w1", **base) | {"weight": 1},
         dep("t-weighted", "w3", **base) | {"weight": 3},
+        dep("t-mixed", "mgood", **base),
+        dep("t-mixed", "m500", "500", **base),
+        dep("t-mixed", "mhang", "never-answer", timeout=0.2, **base),
     ]
     return json.dumps(
         {
@@ -197,6 +200,21 @@ def test_failing_deployment_is_ejected_and_traffic_moves(
     view = health(gateway)
     assert view["t-503/4"]["circuit"] == "open" and view["t-503/4"]["score"] == 0
     assert view["t-503/5"]["circuit"] == "closed" and view["t-503/5"]["score"] == 100
+
+
+def test_failing_deployments_get_only_probes_while_a_healthy_peer_exists(
+    client: openai.OpenAI, upstream: FakeOpenAI
+) -> None:
+    # One good, one always-500 and one hanging deployment: the ejection cap (50 % of three)
+    # ejects one of the failing two; the other stays in rotation but, after its run of
+    # allowed_fails failures, gets only a probe a second while the good one can serve.
+    for _ in range(40):
+        assert chat(client, "t-mixed").parse().choices[0].message.content == DEFAULT_REPLY
+    seen = attempts(upstream)
+    assert seen.count("mgood") == 40
+    for bad in ("m500", "mhang"):
+        # The run of three, then a probe for each second the 40 requests took.
+        assert seen.count(bad) <= 3 + 3, seen
 
 
 def test_every_deployment_down_gets_a_fast_503_with_retry_after(

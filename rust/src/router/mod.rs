@@ -93,9 +93,21 @@ pub struct DepState {
     gate_ms: u64,
     /// Has an rpm, tpm or in-flight limit, so a pick must look at its window.
     limited: bool,
+    /// While the deployment is suspect (a run of failures), when it may get its next probe.
+    next_probe_ms: u64,
 }
 
+/// A deployment with the run of failures that opens a breaker (`consecutive_failures`,
+/// LiteLLM's `allowed_fails`) is suspect, ejected or not: when `max_ejected_percent` keeps it
+/// in rotation, it still gets only probes (one per `PROBE_INTERVAL_MS`) while a healthy peer
+/// can take the request, whatever the strategy.
+pub const PROBE_INTERVAL_MS: u64 = 1000;
+
 impl DepState {
+    fn suspect(&self, cfg: &BreakerConfig) -> bool {
+        self.health.consecutive_failures >= cfg.consecutive_failures.max(1)
+    }
+
     /// Brings the breaker and the gate up to date; true when the deployment may be picked.
     fn refresh_gate(&mut self, now_ms: u64, cfg: &BreakerConfig) -> bool {
         self.breaker.tick(now_ms, cfg);
@@ -207,6 +219,7 @@ impl Router {
                     limited: spec.rpm.is_some()
                         || spec.tpm.is_some()
                         || spec.max_in_flight.is_some(),
+                    next_probe_ms: 0,
                     spec,
                 });
             }
@@ -274,16 +287,23 @@ impl Router {
             self.scratch = candidates;
             return Err(self.no_pick(gi, exclude, tokens, now));
         }
-        let strategy = self.groups[gi].strategy;
-        let explore = strategy == Strategy::LatencyBased && self.next_random() < self.exploration;
-        let idx = strategy::choose(
-            strategy,
-            &candidates,
-            &mut self.deps,
-            &mut self.groups[gi],
-            now,
-            explore,
-        );
+        let idx = match self.probe_or_spare(&mut candidates, now) {
+            Some(probe) => probe,
+            None => {
+                let strategy = self.groups[gi].strategy;
+                let explore =
+                    strategy == Strategy::LatencyBased && self.next_random() < self.exploration;
+                strategy::choose(
+                    strategy,
+                    &candidates,
+                    &mut self.deps,
+                    &mut self.groups[gi],
+                    now,
+                    explore,
+                )
+            }
+        };
+        self.scratch = candidates;
         let d = &mut self.deps[idx];
         d.in_flight += 1;
         d.window
@@ -291,6 +311,28 @@ impl Router {
         d.breaker.on_pick();
         d.refresh_gate(now, &self.breaker);
         Ok(idx)
+    }
+
+    /// Keeps suspect candidates out of the strategy's choice while a healthy one is there:
+    /// returns a suspect whose probe is due (to be sent), else drops the suspects from
+    /// `candidates`. With no healthy candidate the suspects stay: a failing deployment is
+    /// better than none.
+    fn probe_or_spare(&mut self, candidates: &mut Vec<usize>, now: u64) -> Option<usize> {
+        let cfg = &self.breaker;
+        let deps = &mut self.deps;
+        let suspects = candidates.iter().filter(|&&i| deps[i].suspect(cfg)).count();
+        if suspects == 0 || suspects == candidates.len() {
+            return None;
+        }
+        if let Some(&due) = candidates
+            .iter()
+            .find(|&&i| deps[i].suspect(cfg) && deps[i].next_probe_ms <= now)
+        {
+            deps[due].next_probe_ms = now + PROBE_INTERVAL_MS;
+            return Some(due);
+        }
+        candidates.retain(|&i| !deps[i].suspect(cfg));
+        None
     }
 
     /// Why nothing of group `gi` can be picked, and when to come back.
@@ -357,6 +399,10 @@ impl Router {
             }
             Outcome::Failure => {
                 d.health.record_failure(now);
+                if d.suspect(&self.breaker) {
+                    // Its next probe a full interval after its latest failure.
+                    d.next_probe_ms = now + PROBE_INTERVAL_MS;
+                }
                 let consecutive = d.health.consecutive_failures;
                 let may_eject = self.may_eject(gi);
                 let d = &mut self.deps[idx];

@@ -321,3 +321,85 @@ proptest! {
         prop_assert_eq!(c, expected);
     }
 }
+
+/// One client request with retries: attempts until a deployment succeeds (deployments in
+/// `failing` always fail), as the Python engine does. Returns the attempt count per deployment.
+fn serve_with_retries(r: &mut Router, failing: &[usize], attempts: &mut [usize]) {
+    let mut tried = Vec::new();
+    while let Ok(i) = r.pick("g", &tried, 0) {
+        attempts[i] += 1;
+        if failing.contains(&i) {
+            r.report(i, Outcome::Failure, 10.0, 5.0, 0, 0);
+            tried.push(i);
+        } else {
+            r.report(i, Outcome::Success, 10.0, 5.0, 0, 0);
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_run_of_failures_gets_only_probes_while_a_healthy_peer_exists() {
+    // The case: one good, one always-500 and one hanging deployment; the ejection cap
+    // (50 % of 3: one) keeps at least one failing deployment in rotation.
+    for strategy in [
+        Strategy::RoundRobin,
+        Strategy::Weighted,
+        Strategy::LeastBusy,
+        Strategy::LatencyBased,
+        Strategy::UsageBased,
+        Strategy::Priority,
+    ] {
+        let (mut r, clock) = router(strategy, specs(3));
+        let mut attempts = vec![0; 3];
+        for _ in 0..40 {
+            serve_with_retries(&mut r, &[1, 2], &mut attempts);
+            clock.advance(50); // 40 requests over 2 s: two probe slots per deployment
+        }
+        assert_eq!(
+            attempts[0], 40,
+            "{strategy:?}: every request served by the good one"
+        );
+        let run = BreakerConfig::default().consecutive_failures as usize;
+        for bad in [1, 2] {
+            // Up to the run that makes it suspect (or ejects it), then one probe a second.
+            assert!(attempts[bad] <= run + 2, "{strategy:?}: {attempts:?}");
+        }
+        // The cap ejected one of them; the other stayed in rotation, on probes only.
+        let open = r.health().iter().filter(|h| h.state == "open").count();
+        assert_eq!(open, 1, "{strategy:?}");
+    }
+}
+
+#[test]
+fn a_suspect_comes_back_when_its_probe_succeeds() {
+    // Two of three failing: the cap ejects one, the other stays in rotation as a suspect.
+    let (mut r, clock) = router(Strategy::RoundRobin, specs(3));
+    let mut attempts = vec![0; 3];
+    for _ in 0..20 {
+        serve_with_retries(&mut r, &[1, 2], &mut attempts);
+    }
+    let suspect = r
+        .health()
+        .iter()
+        .find(|h| h.deployment != 0 && h.state == "closed")
+        .map(|h| h.deployment)
+        .unwrap();
+    clock.advance(PROBE_INTERVAL_MS);
+    let mut attempts = vec![0; 3];
+    for _ in 0..10 {
+        serve_with_retries(&mut r, &[], &mut attempts);
+    }
+    assert!(attempts[suspect] >= 4, "back in the rotation: {attempts:?}");
+}
+
+#[test]
+fn suspects_still_serve_when_nothing_else_can() {
+    let (mut r, _) = router(Strategy::RoundRobin, specs(2));
+    let mut attempts = vec![0; 2];
+    for _ in 0..6 {
+        serve_with_retries(&mut r, &[0, 1], &mut attempts);
+    }
+    // Both failing and suspect: each request still tries them (until the breaker opens).
+    assert!(attempts.iter().sum::<usize>() >= 6, "{attempts:?}");
+}
