@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pllm.config.keys import check_keys
 from pllm.config.problems import Problems
 from pllm.config.reader import Reader
 from pllm.config.schema import GeneralSettings, JwtSettings
@@ -14,6 +15,7 @@ GENERAL_KEYS = {
     "max_request_body_bytes",
     "max_request_size_mb",
     "max_response_body_bytes",
+    "max_response_size_mb",
     "access_log",
     "log_level",
     "database_url",
@@ -59,9 +61,8 @@ _GENERAL = GeneralSettings()
 
 
 def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettings:
-    """``base_dir`` (the config file's folder) anchors a relative ``data_dir``."""
-    from pllm.config.loader import check_keys
-
+    """``base_dir`` (the config file's folder) anchors a relative ``data_dir``. The loader
+    has set LiteLLM's other keys aside (:mod:`pllm.config.keys`)."""
     if not isinstance(raw, dict):
         problems.add("general_settings", "must be a mapping")
         return GeneralSettings(data_dir=str(base_dir / _GENERAL.data_dir))
@@ -81,12 +82,17 @@ def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettin
     admin_port = r.integer("admin_port", default=_GENERAL.admin_port, minimum=0)
     if admin_port is not None and admin_port > 65535:
         problems.add("general_settings.admin_port", "must be at most 65535")
+    response_mb = r.number("max_response_size_mb", default=0.0, minimum=0.0)
+    response_cap = r.integer("max_response_body_bytes", minimum=1)
+    if response_cap is None:
+        response_cap = (
+            int(response_mb * 1024 * 1024) if response_mb else _GENERAL.max_response_body_bytes
+        )
     data_dir = Path(r.string("data_dir") or _GENERAL.data_dir).expanduser()
     return GeneralSettings(
         master_key=master_key or None,
         max_request_body_bytes=body_cap,
-        max_response_body_bytes=r.integer("max_response_body_bytes", minimum=1)
-        or _GENERAL.max_response_body_bytes,
+        max_response_body_bytes=response_cap,
         access_log=r.boolean("access_log", default=True),
         log_level=level,
         database_url=database_url,
@@ -105,8 +111,6 @@ def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettin
 
 
 def _parse_jwt(raw: Any, problems: Problems) -> JwtSettings | None:
-    from pllm.config.loader import check_keys
-
     path = "general_settings.jwt"
     if raw is None:
         return None

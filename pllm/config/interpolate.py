@@ -49,3 +49,24 @@ def _interpolate_str(text: str, env: Mapping[str, str], path: str, problems: Pro
         return ""
 
     return _BRACED.sub(replace, text) if "${" in text else text
+
+
+def unset(value: Any, env: Mapping[str, str]) -> list[str]:
+    """The variables ``value`` refers to (recursively) that ``env`` lacks and that have no
+    default: what :func:`interpolate` would report as not set."""
+    if isinstance(value, str):
+        if value.startswith(_LITELLM_PREFIX):
+            name = value[len(_LITELLM_PREFIX) :]
+            return [] if name in env else [name]
+        if "${" not in value:
+            return []
+        return [
+            m.group(1)
+            for m in _BRACED.finditer(value)
+            if m.group(1) not in env and m.group(2) is None
+        ]
+    if isinstance(value, list):
+        return [name for v in value for name in unset(v, env)]
+    if isinstance(value, dict):
+        return [name for v in value.values() for name in unset(v, env)]
+    return []

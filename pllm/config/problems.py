@@ -1,4 +1,8 @@
-"""Collects every problem in a config file so that one run reports them all."""
+"""Collects every problem in a config file so that one run reports them all.
+
+A problem is an error (the config is refused) or a warning (the config serves, without what
+the warning names: a deployment whose credentials are not set, a provider pllm does not have).
+"""
 
 from __future__ import annotations
 
@@ -21,20 +25,27 @@ class Problem:
 @dataclass(slots=True)
 class Problems:
     file: str
+    # The errors; ``bool(problems)`` says whether there is any.
     items: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, path: str, reason: str) -> None:
         self.items.append(Problem(self.file, path, reason))
+
+    def warn(self, path: str, reason: str) -> None:
+        self.warnings.append(Problem(self.file, path, reason))
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
 
 class ConfigError(Exception):
-    """Raised with every problem found; ``str()`` lists them one per line."""
+    """Raised with every error found (``str()`` lists them one per line), and the warnings
+    found on the way, for a report that shows both."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], warnings: Iterable[Problem] = ()) -> None:
         self.problems = list(problems)
+        self.warnings = list(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -2,7 +2,8 @@
 
 LiteLLM's names are accepted where they mean the same thing (``routing_strategy`` values,
 ``num_retries``, ``allowed_fails``, ``cooldown_time``, ``retry_after``, ``fallbacks`` as a list
-of one-key mappings); LiteLLM settings pllm has no use for are accepted and ignored.
+of one-key mappings); LiteLLM settings pllm has no use for are accepted and noted as ignored
+(:mod:`pllm.config.keys`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ STRATEGIES = (
     "cost-based-routing",
 )
 
-_KEYS = {
+# The keys pllm reads; the loader sets LiteLLM's others aside (pllm.config.keys).
+ROUTER_KEYS = {
     "routing_strategy",
     "num_retries",
     "timeout",
@@ -55,20 +57,6 @@ _KEYS = {
     "max_queue",
     "queue_timeout",
 }
-_LITELLM_IGNORED = {
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "enable_pre_call_checks",
-    "model_group_alias",
-    "default_litellm_params",
-    "cache_responses",
-    "routing_strategy_args",
-    "retry_policy",
-    "allowed_fails_policy",
-    "disable_cooldowns",
-    "set_verbose",
-}
 PATH = "router_settings"
 
 
@@ -76,12 +64,6 @@ def parse_router(raw: Any, problems: Problems) -> RouterSettings:
     if not isinstance(raw, dict):
         problems.add(PATH, "must be a mapping")
         return RouterSettings()
-    for key in raw:
-        if key not in _KEYS and key not in _LITELLM_IGNORED:
-            hint = suggestion(str(key), _KEYS)
-            problems.add(
-                f"{PATH}.{key}", f"unknown key (did you mean {hint!r}?)" if hint else "unknown key"
-            )
     r = Reader(raw, PATH, problems)
     default, per_group = _strategies(raw.get("routing_strategy"), problems)
     base = RouterSettings()
@@ -208,6 +190,13 @@ def prune_chains(
                 if name not in configured:
                     problems.add(
                         f"{PATH}.{kind}.{model}", f"{name!r} is not a model_name in model_list"
+                    )
+            for name in targets:
+                if "*" in name:
+                    # A wildcard group serves the name a request asked for; a fallback has none.
+                    problems.add(
+                        f"{PATH}.{kind}.{model}",
+                        f"{name!r} is a wildcard model_name: fall back to an explicit one",
                     )
             kept = tuple(t for t in targets if t in active and t != model)
             dropped = [t for t in targets if t in configured and t not in active]

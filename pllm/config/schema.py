@@ -3,7 +3,8 @@
 The file format is LiteLLM's (``model_list`` entries with ``model_name`` and ``litellm_params``;
 ``general_settings``; ``router_settings``; ``litellm_settings``) plus a few pllm keys, so
 existing LiteLLM configs load unchanged. Keys LiteLLM knows but pllm does not use yet are
-accepted and reported as ignored; a key that looks like a typo of a known one is an error.
+accepted and reported as ignored; a key that looks like a typo of one of pllm's is an error
+(:mod:`pllm.config.keys`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pllm.config.problems import Problem
 
 DEFAULT_MAX_REQUEST_BODY = 20 * 1024 * 1024
 DEFAULT_MAX_RESPONSE_BODY = 64 * 1024 * 1024
@@ -67,10 +70,24 @@ class DeploymentConfig:
     # A provider family's own LiteLLM parameters (vertex_project, aws_region_name, ...), as
     # given (after ${VAR} interpolation): its codec reads and checks them at configure time.
     provider_params: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Environment variables its litellm_params name that are not set: the deployment is not
+    # configured (a warning at startup; its requests get 503 deployment_unconfigured).
+    unset_env: tuple[str, ...] = ()
+    # From model_info: what kind of model it is (LiteLLM's modes: chat, completion,
+    # embedding, ...; None: whatever its provider serves), and the model it is priced as.
+    mode: str | None = None
+    base_model: str | None = None
+    # model_info as given (id, description, max_tokens, supports_*, ...).
+    model_info: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> str:
         return f"model_list[{self.index}]"
+
+    @property
+    def wildcard(self) -> bool:
+        """A ``model_name`` pattern (``openai/*``, ``*``): it serves the names it matches."""
+        return "*" in self.model_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +194,8 @@ class Settings:
     router: RouterSettings = RouterSettings()
     # Human-readable notes for the startup log (skipped entries, ignored keys).
     notes: tuple[str, ...] = ()
+    # What serves without being refused, but not as configured (unset credential variables).
+    warnings: tuple[Problem, ...] = ()
 
     def model_names(self) -> list[str]:
         seen: dict[str, None] = {}

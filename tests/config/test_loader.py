@@ -52,17 +52,29 @@ def test_litellm_style_entries_and_secret_references(tmp_path: Path) -> None:
     assert "k1" not in repr(s) and "sk-default" not in repr(s)
 
 
-def test_missing_variables_are_named_and_values_never_shown(tmp_path: Path) -> None:
+def test_bad_models_are_named_and_values_never_shown(tmp_path: Path) -> None:
     text = BASIC.replace(
         "model: openai/gpt-4o\n      api_key: ${KEY}", "model: nope\n      api_key: ${KEY}"
-    )
+    ).replace("model: openai/gpt-4o\n      api_key: os.environ/KEY2", "model: 'azure/'")
     found = problems(tmp_path, text, {"KEY": "super-secret-value"})
-    assert (
-        "model_list[0].litellm_params.model: must look like 'provider/model-name', e.g. openai/gpt-4o"
-        in found
-    )
-    assert "model_list[1].litellm_params.api_key: environment variable KEY2 is not set" in found
+    assert found == [
+        "model_list[0].litellm_params.model: 'nope' names no provider and is not a model pllm "
+        "knows: write it as 'provider/model-name', e.g. 'openai/nope' or 'hosted_vllm/nope'",
+        "model_list[1].litellm_params.model: must look like 'provider/model-name', "
+        "e.g. openai/gpt-4o",
+    ]
     assert all("super-secret-value" not in p for p in found)
+
+
+def test_an_unset_credential_variable_is_a_warning_naming_it(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, BASIC), {"KEY": "k1"})
+    a, b = s.deployments
+    assert (a.unset_env, b.unset_env) == ((), ("KEY2",))
+    assert b.api_key is None and b.api_base == "http://h:1/v1"
+    assert [f"{w.path}: {w.reason}" for w in s.warnings] == [
+        "model_list[1].litellm_params: KEY2 is not set: gpt is not configured (its requests "
+        "get 503 deployment_unconfigured; the other models serve)"
+    ]
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
