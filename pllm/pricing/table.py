@@ -216,7 +216,8 @@ class PriceTable:
         if cfg.provider == _MOCK_PROVIDER:
             base = _FREE
         else:
-            base = self.lookup(cfg.upstream_model) or UNKNOWN_PRICE
+            # model_info.base_model: the model an Azure deployment (or any) is priced as.
+            base = self.lookup(cfg.base_model or cfg.upstream_model) or UNKNOWN_PRICE
         inp = cfg.input_cost_per_token
         out = cfg.output_cost_per_token
         cached = cfg.cached_input_cost_per_token

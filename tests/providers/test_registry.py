@@ -84,10 +84,8 @@ def test_provider_problems_are_all_reported(tmp_path: Path) -> None:
         "model_list[0].litellm_params.model: unknown provider 'opneai' (did you mean 'openai'?)"
         in text
     )
-    assert (
-        "model_list[1].litellm_params.api_key: no API key: set api_key or set OPENAI_API_KEY"
-        in text
-    )
+    # A missing key alone leaves the deployment unconfigured (a warning: tests/config).
+    assert "model_list[1]" not in text
     assert "model_list[2].litellm_params.api_base: is required for vllm/ models" in text
     assert (
         "model_list[3].litellm_params.api_base" in text
