@@ -36,14 +36,19 @@ def _model_card(state: AppState, name: str) -> dict[str, Any]:
 
 
 async def list_models(state: AppState, req: Request, call: Call) -> None:
+    """The models configured by name, then one entry per wildcard pattern (``openai/*``):
+    any name it matches is served, passed upstream as asked."""
     principal = call.principal
-    data = [_model_card(state, name) for name in state.registry.groups if principal.may_use(name)]
+    registry = state.registry
+    names = [*registry.explicit(), *registry.wildcards()]
+    data = [_model_card(state, name) for name in names if principal.may_use(name)]
     await req.respond(200, _encode({"object": "list", "data": data}))
 
 
 async def get_model(state: AppState, req: Request, call: Call) -> None:
+    """A configured name, or a name a wildcard serves."""
     name = req.path.split("/models/", 1)[1]
-    if name not in state.registry.groups or not call.principal.may_use(name):
+    if state.registry.find(name) is None or not call.principal.may_use(name):
         raise GatewayError(
             404,
             f"The model '{name}' does not exist",

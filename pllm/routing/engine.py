@@ -35,7 +35,7 @@ from pllm.errors import GatewayError
 from pllm.observability.metrics import Labels, Metrics
 from pllm.pricing.table import Price
 from pllm.providers.codec import Deployment, Endpoint
-from pllm.routing.groups import ModelRegistry
+from pllm.routing.groups import ModelRegistry, Resolved
 
 T = TypeVar("T")
 Attempt = Callable[[Deployment], Awaitable[T]]
@@ -101,6 +101,7 @@ class Routed(Generic[T]):
     number: int
     started: float
     result: T
+    price: Price | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,6 +125,7 @@ class RoutingEngine:
         jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.5),
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
@@ -131,7 +133,11 @@ class RoutingEngine:
         self.deployments: list[Deployment] = []
         self.unsupported: dict[tuple[str, Endpoint], list[int]] = {}
         groups = []
+        # Each group's first deployment index: a wildcard-served name's deployments are by
+        # position in the group (Resolved.deployments).
+        self.offsets: dict[str, int] = {}
         for name, group in registry.groups.items():
+            self.offsets[name] = len(self.deployments)
             specs = []
             for d in group.deployments:
                 index = len(self.deployments)
@@ -164,9 +170,10 @@ class RoutingEngine:
         the deployments' tpm limits."""
         model = call.model
         assert model is not None
+        served = self.registry.resolve(model)  # one dict lookup once the name was served
         if self.settings.timeout is not None:
             call.deadline = self.clock() + self.settings.timeout
-        chain = self.fallback_chain(model)
+        chain = self.fallback_chain(served.group)
         visited: set[str] = set()
         last: GatewayError | None = None
         # In flight until finish(): the relay of a response counts, like its attempts.
@@ -182,7 +189,8 @@ class RoutingEngine:
                 base = self.capable(group, endpoint, first=len(visited) == 1)
                 if base is None:
                     continue  # a fallback that cannot serve this endpoint is passed over
-                outcome = await self._in_group(call, group, base, tokens, attempt)
+                named = served if served.deployments is not None and group == served.group else None
+                outcome = await self._in_group(call, group, base, tokens, attempt, named)
                 if isinstance(outcome, Routed):
                     return outcome
                 last = outcome.error
@@ -196,9 +204,16 @@ class RoutingEngine:
             raise
 
     async def _in_group(
-        self, call: Call, group: str, base: list[int], tokens: int, attempt: Attempt[T]
+        self,
+        call: Call,
+        group: str,
+        base: list[int],
+        tokens: int,
+        attempt: Attempt[T],
+        named: Resolved | None = None,
     ) -> Routed[T] | _GroupSpent:
-        """Attempts on one group's deployments until one answers or the group is spent."""
+        """Attempts on one group's deployments until one answers or the group is spent;
+        ``named``: the deployments of a wildcard group that send the requested name."""
         exclude = list(base)
         last: GatewayError | None = None
         while True:
@@ -213,6 +228,11 @@ class RoutingEngine:
             if call.attempts:
                 self.metrics.inc("pllm_retries_total", (("model", group),))
             dep = self.begin(call, group, index)
+            price = self.prices[index]
+            if named is not None and named.deployments is not None:
+                at = index - self.offsets[group]
+                dep, price = named.deployments[at], named.prices[at]
+                call.served_by = call.model
             started = self.clock()
             try:
                 result = await attempt(dep)
@@ -228,7 +248,7 @@ class RoutingEngine:
             except BaseException:
                 self.report(call, group, index, started, tokens, "neutral")
                 raise
-            return Routed(index, dep, group, call.attempts, started, result)
+            return Routed(index, dep, group, call.attempts, started, result, price)
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -248,7 +268,8 @@ class RoutingEngine:
         """The group's deployments that cannot serve ``endpoint`` (excluded from picks);
         None for a fallback group that serves it nowhere, a 400 for the requested group."""
         base = self.unsupported.get((group, endpoint), [])
-        if len(base) < self.sizes[group]:
+        # A fallback with no deployment that can be called (skipped, unconfigured) has no size.
+        if len(base) < self.sizes.get(group, 0):
             return base
         if not first:
             return None
@@ -344,7 +365,7 @@ class RoutingEngine:
         )
 
     def price(self, routed: Routed[T]) -> Price | None:
-        return self.prices[routed.index]
+        return routed.price
 
     # --- views -----------------------------------------------------------------------------
 

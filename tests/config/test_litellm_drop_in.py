@@ -288,3 +288,20 @@ def test_an_unset_master_key_variable_is_still_an_error(tmp_path: Path) -> None:
     assert found == [
         "general_settings.master_key: environment variable LITELLM_MASTER_KEY is not set"
     ]
+
+
+def test_base_model_prices_the_deployment(tmp_path: Path) -> None:
+    from pllm.pricing.table import PriceTable
+
+    s = load(
+        tmp_path,
+        """
+model_list:
+  - model_name: embed
+    litellm_params: {model: azure/my-embedding-deployment, api_base: 'https://r.openai.azure.com'}
+    model_info: {base_model: azure/text-embedding-ada-002}
+""",
+    )
+    table = PriceTable.load()
+    price = table.for_deployment(s.deployments[0])
+    assert price.known and price == table.lookup("text-embedding-ada-002")
