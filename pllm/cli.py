@@ -9,13 +9,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pllm.capacity import Capacity, raise_fd_limit
-from pllm.config import ConfigError, Settings, load_settings
+from pllm.config import ConfigError, Problem, Settings, load_settings
 from pllm.observability.logging import configure_logging
 from pllm.providers.codec import Deployment
+from pllm.providers.deployments import Unconfigured
 from pllm.providers.registry import build_deployments
 
 log = logging.getLogger("pllm.cli")
@@ -26,8 +28,14 @@ def _config_path(given: str | None) -> str:
 
 
 def _load(path: str) -> tuple[Settings, list[Deployment]]:
+    """The settings (with every warning, the deployments' too) and the deployments."""
     settings = load_settings(path)
-    return settings, build_deployments(settings)
+    warnings: list[Problem] = []
+    try:
+        deployments = build_deployments(settings, warnings=warnings)
+    except ConfigError as e:
+        raise ConfigError(e.problems, [*settings.warnings, *e.warnings]) from None
+    return replace(settings, warnings=(*settings.warnings, *warnings)), deployments
 
 
 def _load_or_report(path: str) -> tuple[Settings, list[Deployment]] | None:
@@ -56,10 +64,13 @@ def _with_config(run: Configured) -> Command:
 
 
 def _print_problems(err: ConfigError) -> None:
+    """The errors that refuse the config, then the warnings it would have served with."""
     n = len(err.problems)
     print(f"config has {n} problem{'s' if n != 1 else ''}:", file=sys.stderr)
     for p in err.problems:
         print(f"  {p}", file=sys.stderr)
+    for w in err.warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _model_summary(deployments: list[Deployment]) -> dict[str, list[str]]:
@@ -70,6 +81,8 @@ def _model_summary(deployments: list[Deployment]) -> dict[str, list[str]]:
 
 
 def check_config(args: argparse.Namespace) -> int:
+    """Exit 1 when the config has errors (printed to stderr, with its warnings); exit 0
+    when it serves, printing its notes, its warnings and the models it serves."""
     path = _config_path(args.file)
     loaded = _load_or_report(path)
     if loaded is None:
@@ -77,10 +90,22 @@ def check_config(args: argparse.Namespace) -> int:
     settings, deployments = loaded
     for note in settings.notes:
         print(f"note: {note}")
-    models = _model_summary(deployments)
-    print(f"{path}: OK — {len(models)} models, {len(deployments)} deployments")
+    for warning in settings.warnings:
+        print(f"warning: {warning}")
+    models: dict[str, list[str]] = {}
+    for d in deployments:
+        label = d.provider_name
+        if isinstance(d.target, Unconfigured):
+            label += " (not configured)"
+        models.setdefault(d.model_name, []).append(label)
+    n_warnings = len(settings.warnings)
+    print(
+        f"{path}: OK — {len(models)} models, {len(deployments)} deployments"
+        + (f", {n_warnings} warning{'s' if n_warnings != 1 else ''}" if n_warnings else "")
+    )
     for name, providers in models.items():
-        print(f"  {name}: {', '.join(providers)}")
+        served = " (wildcard: serves the names it matches)" if "*" in name else ""
+        print(f"  {name}: {', '.join(providers)}{served}")
     return 0
 
 
@@ -95,6 +120,8 @@ def serve(
     workers = args.workers or server.workers
     for note in settings.notes:
         log.info(note)
+    for warning in settings.warnings:
+        log.warning(str(warning))
     models = _model_summary(deployments)
     log.info(
         "models loaded",

@@ -48,16 +48,43 @@ def test_check_config_lists_every_problem_without_secrets(tmp_path: Path) -> Non
         "    litellm_params: {model: openai/x, api_key: '${MY_SECRET}', timeout: soon}\n"
         "  - model_name: b\n"
         "    litellm_params: {model: openai/y, api_key: '${MISSING_VAR}'}\n"
+        "  - model_name: c\n"
+        "    litellm_params: {model: openai/z, api_key: k, tiemout: 1}\n"
     )
     r = pllm("check-config", str(cfg), env={"MY_SECRET": "hunter2-secret"})
     assert r.returncode == 1
     assert "config has 2 problems" in r.stderr
     assert f"{cfg}: model_list[0].litellm_params.timeout: must be a number" in r.stderr
     assert (
-        f"{cfg}: model_list[1].litellm_params.api_key: environment variable MISSING_VAR is not set"
+        f"{cfg}: model_list[2].litellm_params.tiemout: unknown key (did you mean 'timeout'?)"
         in r.stderr
     )
+    # An unset credential variable is a warning: printed with the errors, not one of them.
+    assert f"warning: {cfg}: model_list[1].litellm_params: MISSING_VAR is not set" in r.stderr
     assert "hunter2-secret" not in r.stdout + r.stderr
+
+
+def test_check_config_passes_with_warnings(tmp_path: Path) -> None:
+    cfg = tmp_path / "warned.yaml"
+    cfg.write_text(
+        "model_list:\n"
+        "  - {model_name: m, litellm_params: {model: mock/m}}\n"
+        "  - {model_name: c, litellm_params: {model: anthropic/claude-sonnet-4-5,"
+        " api_key: os.environ/ANTHROPIC_API_KEY}}\n"
+        "  - {model_name: r, litellm_params: {model: auto_router/adaptive_router}}\n"
+        "general_settings: {store_model_in_db: true}\n"
+    )
+    r = pllm("check-config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"warning: {cfg}: model_list[1].litellm_params: ANTHROPIC_API_KEY is not set" in out
+    assert "provider 'auto_router' (LiteLLM's) is not one pllm has yet: r is skipped" in out
+    assert (
+        "ignored LiteLLM settings (pllm does not use them): general_settings.store_model_in_db"
+        in out
+    )
+    assert "OK — 2 models, 2 deployments, 2 warnings" in out
+    assert "  c: anthropic (not configured)" in out
 
 
 def test_serve_refuses_a_bad_config_before_starting(tmp_path: Path) -> None:
