@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from pllm.api import anthropic, health, limits, openai, openapi
+from pllm.api import anthropic, health, limits, openai, openapi, responses
 from pllm.call import Call
 from pllm.config import Settings, load_settings
 from pllm.errors import GatewayError
@@ -38,6 +38,7 @@ _API: dict[str, dict[str, Handler]] = {
     "/v1/chat/completions": {"POST": openai.chat_completions},
     "/v1/completions": {"POST": openai.completions},
     "/v1/embeddings": {"POST": openai.embeddings},
+    "/v1/responses": {"POST": responses.responses},
     "/v1/models": {"GET": openai.list_models},
 }
 # Anthropic's surface: every error, a 401 included, is in Anthropic's shape.

@@ -39,10 +39,17 @@ class Endpoint(enum.Enum):
     # chat deployment through the Messages surface's translation.
     MESSAGES = "messages"
     COUNT_TOKENS = "messages/count_tokens"
+    # OpenAI's Responses API, as a wire endpoint: what ``openai`` and ``azure`` deployments
+    # serve natively. /v1/responses is routed as CHAT (every chat deployment serves it, the
+    # others through the Responses surface's translation).
+    RESPONSES = "responses"
 
 
 # The OpenAI endpoints: what OpenAI-format providers and the mock serve.
 OPENAI_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS})
+
+# The OpenAI endpoints plus the Responses API: what OpenAI itself and Azure OpenAI serve.
+RESPONSES_ENDPOINTS = OPENAI_ENDPOINTS | {Endpoint.RESPONSES}
 
 # A request or reply body as the gateway reads it: a JSON object, decoded once.
 Json = dict[str, Any]

@@ -7,14 +7,17 @@ from urllib.parse import quote
 
 from pllm.config import DeploymentConfig
 from pllm.config.problems import Problems
-from pllm.providers.codec import HttpTarget
+from pllm.providers.codec import RESPONSES_ENDPOINTS, Endpoint, HttpTarget
 from pllm.providers.openai.codec import OpenAIFormat
 
 DEFAULT_API_VERSION = "2024-10-21"
+# The Responses API is not per deployment (the body's model names it) and needs a newer version.
+RESPONSES_API_VERSION = "2025-04-01-preview"
 
 
 class AzureCodec(OpenAIFormat):
     name = "azure"
+    endpoints = RESPONSES_ENDPOINTS
 
     def configure(
         self, cfg: DeploymentConfig, env: Mapping[str, str], problems: Problems
@@ -36,5 +39,9 @@ class AzureCodec(OpenAIFormat):
         root = f"{base.rstrip('/')}/openai/deployments/{quote(cfg.upstream_model, safe='')}"
         query = f"?api-version={quote(version, safe='')}"
         urls = {e: f"{root}/{e.value}{query}" for e in self.endpoints}
+        version = cfg.api_version or env.get("AZURE_API_VERSION") or RESPONSES_API_VERSION
+        urls[Endpoint.RESPONSES] = (
+            f"{base.rstrip('/')}/openai/responses?api-version={quote(version, safe='')}"
+        )
         headers = [("content-type", "application/json"), ("api-key", key), *cfg.extra_headers]
         return HttpTarget(urls=urls, headers=headers)

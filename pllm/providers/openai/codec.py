@@ -18,6 +18,7 @@ from pllm.config.problems import Problems
 from pllm.errors import GatewayError
 from pllm.providers.codec import (
     OPENAI_ENDPOINTS,
+    RESPONSES_ENDPOINTS,
     Deployment,
     Endpoint,
     HttpTarget,
@@ -28,6 +29,7 @@ from pllm.providers.codec import (
     Target,
     usage_requested,
 )
+from pllm.providers.openai.responses import TAPPED, ResponsesPassThrough, responses_usage
 from pllm.providers.openai.stream import OpenAIStream
 from pllm.usage import Usage, usage_of_reply
 
@@ -48,7 +50,9 @@ class CompatRow:
 COMPAT_ROWS: dict[str, CompatRow] = {
     row.name: row
     for row in (
-        CompatRow("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+        CompatRow(
+            "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", endpoints=RESPONSES_ENDPOINTS
+        ),
         CompatRow("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
         CompatRow("together_ai", "https://api.together.xyz/v1", "TOGETHERAI_API_KEY"),
         CompatRow("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", stream_usage=False),
@@ -155,6 +159,17 @@ class OpenAIFormat:
     ) -> Outgoing:
         body = {**payload, "model": dep.upstream_model}
         relay: Relay = "none"
+        if endpoint is Endpoint.RESPONSES:
+            # Passed through: the stream's events as bytes, the terminal ones read for usage.
+            return Outgoing(
+                endpoint,
+                body,
+                _encode(body) if self.sends_bytes else b"",
+                model=payload["model"],
+                stream=stream,
+                relay="tap" if stream else "none",
+                tap=TAPPED if stream else (),
+            )
         if stream:
             relay = "openai"
             if self.stream_usage and not usage_requested(body):
@@ -176,9 +191,13 @@ class OpenAIFormat:
         )
 
     def decode(self, dep: Deployment, out: Outgoing, body: bytes) -> tuple[bytes, Usage | None]:
+        if out.endpoint is Endpoint.RESPONSES:
+            return body, responses_usage(body)
         return body, usage_of_reply(body)
 
     def translator(self, dep: Deployment, out: Outgoing) -> StreamTranslator:
+        if out.endpoint is Endpoint.RESPONSES:
+            return ResponsesPassThrough(dep.id)
         return OpenAIStream(dep.id)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
