@@ -148,7 +148,15 @@ def serve(
         # One process serves both APIs: no supervisor, no second interpreter for the admin
         # API (about 130 MiB less than four processes), and ready as soon as it has started.
         admin_at = _admin_address(settings, admin_port)
-        return _run_embedded(host, port, backpressure, admin_at)
+        general = settings.general
+        return _run_embedded(
+            host,
+            port,
+            backpressure,
+            admin_at,
+            drain_delay=general.drain_delay,
+            drain_timeout=general.drain_timeout,
+        )
     admin = _start_admin(settings, path, admin_port)
     try:
         _run_granian("pllm.app:create_app", host, port, workers, backpressure)
@@ -177,13 +185,27 @@ class _QuietEmbedded(logging.Filter):
         return "experimental" not in record.getMessage()
 
 
+_HARD_STOP_AFTER = 10.0  # seconds past the drain timeout
+
+
+def _hard_stop() -> None:
+    log.error("shutdown still not done 10 s after the drain timeout: exiting")
+    os._exit(1)
+
+
 def _run_embedded(
-    host: str, port: int, backpressure: int | None, admin: tuple[str, int] | None
+    host: str,
+    port: int,
+    backpressure: int | None,
+    admin: tuple[str, int] | None,
+    *,
+    drain_delay: float = 0.0,
+    drain_timeout: float = 30.0,
 ) -> int:
     """Serves the gateway (and the admin API, on its own listener) from this process, on
     one event loop, with Granian's embedded server: the same Rust HTTP server and ASGI
     bridge as a worker process, run as tasks of this loop. SIGINT/SIGTERM stop both
-    listeners gracefully (in-flight requests finish, the apps' lifespans flush spend)."""
+    listeners gracefully: see ``drain`` below; a second signal exits at once."""
     import asyncio
     import importlib
 
@@ -240,21 +262,50 @@ def _run_embedded(
         nonlocal stopping
         loop = asyncio.get_running_loop()
 
-        def stop(*_: object) -> None:
+        def stop_listeners() -> None:
             nonlocal stopping
             stopping = True
             for server in servers:
                 server.stop()  # type: ignore[no-untyped-call]
 
+        def cut_streams() -> None:
+            from pllm.pipeline.relay import open_streams
+
+            if cut := open_streams.cut_all():
+                log.warning(f"drain timeout: ending {cut} open streams with an error event")
+
+        def on_signal(signum: int) -> None:
+            if stopping:
+                log.warning("second signal: exiting now")
+                os._exit(1)
+            drain(signum)
+
+        def drain(signum: int) -> None:
+            # /ready turns 503 at once; the listeners close after drain_delay (for load
+            # balancers to notice); requests in flight get drain_timeout more to finish, then
+            # open streams end with an error event; the apps' lifespans flush spend.
+            nonlocal stopping
+            stopping = True
+            if apps:
+                apps[0].state.draining = True
+            log.info(
+                f"{signal.Signals(signum).name}: draining (listeners close in {drain_delay:g} s, "
+                f"streams get {drain_timeout:g} s more)"
+            )
+            loop.call_later(drain_delay, stop_listeners)
+            loop.call_later(drain_delay + drain_timeout, cut_streams)
+            # Past this, something ignores cancellation: do not hang the shutdown forever.
+            loop.call_later(drain_delay + drain_timeout + _HARD_STOP_AFTER, _hard_stop)
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, on_signal, signum)
         tasks = [asyncio.ensure_future(gateway.serve())]
         if admin is not None:
             tasks.append(asyncio.ensure_future(serve_admin_when_ready(admin)))
         # A listener that ends on its own (its app failed to start, or crashed) ends both.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         failed = not stopping
-        stop()
+        stop_listeners()
         for task in tasks:
             if not task.done() and task is not tasks[0]:
                 task.cancel()  # the admin API still waiting for the gateway to be ready

@@ -36,6 +36,8 @@ class AppState:
     created: int = field(default_factory=lambda: int(time.time()))
     # Bound to the worker's event loop at ASGI lifespan startup.
     http: pllm_accel.HttpClient | None = None
+    # Set when a shutdown began: /ready answers 503 so load balancers stop sending.
+    draining: bool = False
     _loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -91,11 +93,15 @@ class AppState:
             self._loop, worker_threads=self.settings.server.upstream_threads
         )
 
-    def ready(self) -> bool:
-        """Ready once the upstream client runs and the first attempt to open the store has
-        ended (connected, or found the database down: the gateway serves either way, and a
-        later outage must not take every instance out of rotation at once)."""
+    def started(self) -> bool:
+        """Once the upstream client runs and the first attempt to open the store has ended
+        (connected, or found the database down: the gateway serves either way, and a later
+        outage must not take every instance out of rotation at once)."""
         return self.http is not None and self.accounting.first_attempt_done
+
+    def ready(self) -> bool:
+        """Started and not draining: what load balancers should send requests to."""
+        return not self.draining and self.started()
 
     async def start(self) -> None:
         self.start_http()

@@ -18,7 +18,7 @@ async def health(state: AppState, req: Request, call: Call) -> None:
 async def ready(state: AppState, req: Request, call: Call) -> None:
     started = state.ready()
     body = {
-        "status": "ready" if started else "starting",
+        "status": "ready" if started else "draining" if state.draining else "starting",
         "store": "connected" if state.accounting.store is not None else "unavailable",
         "models": len(state.registry.groups),
         "deployments": sum(len(g.deployments) for g in state.registry.groups.values()),

@@ -237,7 +237,7 @@ class Health(_Open):
 
 
 class Ready(_Open):
-    status: Literal["ready", "starting"]
+    status: Literal["ready", "starting", "draining"]
     store: Literal["connected", "unavailable"]
     models: int
     deployments: int

@@ -26,6 +26,8 @@ GENERAL_KEYS = {
     "budget_alert_webhook",
     "auth_refresh_interval",
     "spend_flush_interval",
+    "drain_delay",
+    "drain_timeout",
 }
 JWT_KEYS = {
     "algorithms",
@@ -107,6 +109,8 @@ def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettin
         spend_flush_interval=r.number(
             "spend_flush_interval", default=_GENERAL.spend_flush_interval, minimum=0.01
         ),
+        drain_delay=r.number("drain_delay", default=_GENERAL.drain_delay, minimum=0.0),
+        drain_timeout=r.number("drain_timeout", default=_GENERAL.drain_timeout, minimum=0.0),
     )
 
 

@@ -144,6 +144,10 @@ class GeneralSettings:
     auth_refresh_interval: float = 0.5
     # How often the spend spool is drained into the database (seconds).
     spend_flush_interval: float = 0.5
+    # On SIGTERM: seconds /ready answers 503 before the listeners close (for load balancers),
+    # then seconds requests in flight get to finish before open streams are ended.
+    drain_delay: float = 0.0
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ what was generated.
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 import pllm_accel
@@ -21,10 +23,57 @@ from pllm.providers.codec import invalid_reply
 from pllm.providers.surface import Surface
 
 
+class OpenStreams:
+    """The streams being relayed, so that a shutdown past its drain timeout can end each
+    with an error event (instead of cutting the connection mid-event)."""
+
+    def __init__(self) -> None:
+        self._relays: set[asyncio.Task[object]] = set()
+        self._cut: set[asyncio.Task[object]] = set()
+
+    def __len__(self) -> int:
+        return len(self._relays)
+
+    def cut_all(self) -> int:
+        """Ends every open stream with a ``server_shutting_down`` error event."""
+        for task in self._relays:
+            if task not in self._cut:
+                self._cut.add(task)
+                task.cancel()
+        return len(self._relays)
+
+    def enter(self) -> asyncio.Task[object] | None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._relays.add(task)
+        return task
+
+    def leave(self, task: asyncio.Task[object] | None) -> None:
+        if task is not None:
+            self._relays.discard(task)
+            self._cut.discard(task)
+
+    def was_cut(self, task: asyncio.Task[object] | None) -> bool:
+        return task in self._cut
+
+
+open_streams = OpenStreams()
+
+
+def _shutting_down() -> GatewayError:
+    return GatewayError(
+        503,
+        "The gateway is shutting down: the stream was ended before the upstream finished it.",
+        code="server_shutting_down",
+        type="service_unavailable",
+    )
+
+
 async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface) -> None:
     source, translator = streaming.source, streaming.translator
     failure: GatewayError | None = None
     await req.start_stream()
+    task = open_streams.enter()
     try:
         try:
             while True:
@@ -44,6 +93,11 @@ async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface
             failure = upstream_failure(e, streaming.deployment)
         except (msgspec.DecodeError, msgspec.ValidationError):
             failure = invalid_reply(streaming.deployment)
+        except asyncio.CancelledError:
+            if task is None or not open_streams.was_cut(task):
+                raise
+            task.uncancel()  # our own cancellation, answered here
+            failure = _shutting_down()
         if failure is None:
             ending = translator.finish(source)
             failure = ending.failure
@@ -53,6 +107,7 @@ async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface
             req.error = failure.code
             await req.send_chunk(surface.error_frame(failure))
     finally:
+        open_streams.leave(task)
         call.usage = translator.usage(source)
         source.close()
     await req.end_stream()
