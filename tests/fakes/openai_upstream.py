@@ -5,6 +5,8 @@ background thread with its own event loop and speaks OpenAI's wire format for th
 Chat Completions, legacy Completions, Embeddings and Models APIs, both on the
 OpenAI-style paths (``/v1/...``) and the Azure-style paths
 (``/openai/deployments/{deployment}/...``).
+The Responses API (``/v1/responses``, Azure's ``/openai/responses``) answers as OpenAI
+does (``responses_wire``): the reply text, or a call of the first function tool.
 
 Every request is recorded in ``up.requests``; behaviour is picked by the request's
 ``model`` (or the Azure deployment name when the body has no ``model``):
@@ -50,6 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import responses_wire
 from .faults import (
     FaultBook,
     FaultPlan,
@@ -188,6 +191,9 @@ class FakeOpenAI(RecordingServer):
             router.add_post(f"{prefix}/chat/completions", self._chat_completions)
             router.add_post(f"{prefix}/completions", self._completions)
             router.add_post(f"{prefix}/embeddings", self._embeddings)
+        # The Responses API (Azure's is per resource, not per deployment).
+        router.add_post("/v1/responses", self._responses)
+        router.add_post("/openai/responses", self._responses)
         router.add_get("/v1/models", self._list_models)
         router.add_get("/v1/models/{model}", self._get_model)
         router.add_route("*", "/{tail:.*}", self._not_found)
@@ -449,6 +455,32 @@ class FakeOpenAI(RecordingServer):
                 prompt_tokens=max(count_words(raw_input), 1),
             )
         )
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API in OpenAI's format (pretty-printed JSON, as OpenAI sends it, so
+        that a pass-through is seen to keep the bytes): the reply text as a message item, or
+        a call of the first function tool; a stream as OpenAI's event sequence."""
+        body = await self._answerable(request)
+        if not isinstance(body, dict):
+            return body
+        reply = self._reply(request, body, "input", "resp")
+        tools = [t for t in body.get("tools") or () if t.get("type") == "function"]
+        call = (
+            responses_wire.function_call(reply.completion_id, tools[0]["name"]) if tools else None
+        )
+        events = responses_wire.stream_events(body, reply.completion_id, reply.created,
+                                              reply.pieces, reply.usage, call)  # fmt: skip
+        if not reply.stream:
+            final = events[-1]["response"]
+            return web.Response(body=json.dumps(final, indent=2).encode(),
+                                content_type="application/json")  # fmt: skip
+        response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        for event in events:
+            data = b"event: " + event["type"].encode() + b"\ndata: " + json.dumps(event).encode()
+            if not await self._send(request, response, data + b"\n\n", content=True):
+                return response
+        return await self._finish(request, response)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(model_list(self.models))
