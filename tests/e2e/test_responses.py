@@ -38,6 +38,16 @@ def config(claude: FakeAnthropic, up: FakeOpenAI) -> str:
             "claude", "anthropic/claude-sonnet-4-5", api_base=claude.root_url, api_key="sk-ant-x"
         ),
         deployment("mock", "mock/m", mock_reply_tokens=5),
+        deployment(
+            "claude-stream-error",
+            "anthropic/stream-error",
+            api_base=claude.root_url,
+            api_key="sk-ant-x",
+        ),
+        deployment(
+            "claude-cut", "anthropic/stream-cut", api_base=claude.root_url, api_key="sk-ant-x"
+        ),
+        deployment("gpt-cut", "openai/stream-cut", api_base=up.base_url, api_key=UPSTREAM_KEY),
     ]
     return json.dumps({"model_list": models, "general_settings": {"master_key": MASTER}})
 
@@ -235,3 +245,22 @@ def test_bad_requests_and_unknown_models(client: openai.OpenAI) -> None:
         client.responses.create(model="claude", input=3)  # type: ignore[arg-type]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="no-such-model", input="x")
+
+
+@pytest.mark.parametrize("model", ["claude-stream-error", "claude-cut"])
+def test_translated_stream_failure_ends_with_an_error_event(
+    client: openai.OpenAI, model: str
+) -> None:
+    events = list(client.responses.create(model=model, input="x", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert "response.output_text.delta" in kinds
+    assert kinds[-1] == "error" and "response.completed" not in kinds
+
+
+def test_passthrough_stream_cut_ends_with_an_error_event(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model="gpt-cut", input="x", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "error" and "response.completed" not in kinds
+    assert events[-1].code == "upstream_connection_error"  # type: ignore[union-attr]

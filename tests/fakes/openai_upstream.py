@@ -459,7 +459,8 @@ class FakeOpenAI(RecordingServer):
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         """The Responses API in OpenAI's format (pretty-printed JSON, as OpenAI sends it, so
         that a pass-through is seen to keep the bytes): the reply text as a message item, or
-        a call of the first function tool; a stream as OpenAI's event sequence."""
+        a call of the first function tool; a stream as OpenAI's event sequence (``stream-cut``:
+        its first events, then the connection closed)."""
         body = await self._answerable(request)
         if not isinstance(body, dict):
             return body
@@ -476,10 +477,14 @@ class FakeOpenAI(RecordingServer):
                                 content_type="application/json")  # fmt: skip
         response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
-        for event in events:
+        cut = reply.model == "stream-cut"
+        for event in events[:5] if cut else events:
             data = b"event: " + event["type"].encode() + b"\ndata: " + json.dumps(event).encode()
             if not await self._send(request, response, data + b"\n\n", content=True):
                 return response
+        if cut and request.transport is not None:
+            request.transport.close()
+            return response
         return await self._finish(request, response)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
