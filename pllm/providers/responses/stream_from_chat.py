@@ -80,6 +80,7 @@ class ChatToResponsesStream:
         "_output",
         "_seq",
         "_text",
+        "_text_head",
         "_text_index",
         "_usage",
         "done",
@@ -95,6 +96,8 @@ class ChatToResponsesStream:
         self._output: list[dict[str, Any]] = []  # the closed items, by output index
         self._text: list[str] | None = None  # the open message item's text
         self._text_index = 0
+        # The open message item's delta event up to its text (the hot path: one a token).
+        self._text_head = b""
         self._call: _Call | None = None  # the open function call item
         self._finish: str | None = None
         self._usage: ChatUsage | None = None
@@ -229,18 +232,16 @@ class ChatToResponsesStream:
                     "part": text_part(""),
                 },
             )
+            self._text_head = (
+                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                b'"item_id":' + _encode(item_id) + b',"output_index":' + str(index).encode()
+                + b',"content_index":0,"delta":'
+            )  # fmt: skip
         self._text.append(text)
-        item_id = message_item_id(self._id, self._text_index)
-        kind = "response.output_text.delta"
-        payload = {
-            "type": kind,
-            "item_id": item_id,
-            "output_index": self._text_index,
-            "content_index": 0,
-            "delta": text,
-            "logprobs": [],
-        }
-        return out + self._event(kind, payload)
+        seq = self._seq
+        self._seq += 1
+        tail = b',"logprobs":[],"sequence_number":' + str(seq).encode() + b"}\n\n"
+        return out + self._text_head + _encode(text) + tail
 
     def _tool(self, call: ToolCall) -> bytes:
         out = b""
