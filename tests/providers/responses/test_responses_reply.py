@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pllm.providers.openai.responses import responses_usage
+from pllm.providers.codec import COMPLETE
+from pllm.providers.openai.responses import ResponsesPassThrough, responses_usage
 from pllm.providers.responses.response_from_chat import chat_to_responses_response
 from pllm.usage import PromptTokensDetails, Usage
 
@@ -115,3 +116,40 @@ def test_passthrough_usage() -> None:
     assert responses_usage(json.dumps(body).encode()) == Usage(36, 87, 123, PromptTokensDetails(6))
     assert responses_usage(b'{"id":"resp_1"}') is None
     assert responses_usage(b"not json") is None
+
+
+class _Event:
+    def __init__(self, event: str, data: bytes) -> None:
+        self.event, self.data = event, data
+
+
+class _Batch:
+    def __init__(self, *events: _Event) -> None:
+        self.events = list(events)
+        self.out = b"".join(
+            b"event: " + e.event.encode() + b"\ndata: " + e.data + b"\n\n" for e in events
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.events)
+
+
+def test_passthrough_stream_reads_the_terminal_events() -> None:
+    completed = {
+        "type": "response.completed",
+        "response": {"usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}},
+    }
+    t = ResponsesPassThrough("d")
+    batch = _Batch(_Event("response.completed", json.dumps(completed).encode()))
+    assert t.feed(batch) == batch.out  # the bytes as they came
+    assert t.usage(None) == Usage(5, 2, 7)  # type: ignore[arg-type]
+    assert t.finish(None) == COMPLETE  # type: ignore[arg-type]
+
+    failed = ResponsesPassThrough("d")
+    failed.feed(_Batch(_Event("error", b'{"type":"error","code":"server_error"}')))
+    assert failed.finish(None).relayed_error == "upstream_error"  # type: ignore[arg-type]
+
+    cut = ResponsesPassThrough("d")
+    cut.feed(_Batch())
+    ending = cut.finish(None)  # type: ignore[arg-type]
+    assert ending.failure is not None and ending.failure.code == "upstream_truncated"
