@@ -149,11 +149,15 @@ def serve(
         # API (about 130 MiB less than four processes), and ready as soon as it has started.
         admin_at = _admin_address(settings, admin_port)
         general = settings.general
+        metrics_port = args.metrics_port if args.metrics_port is not None else general.metrics_port
+        if metrics_port:
+            log.info(f"Prometheus metrics on http://{host}:{metrics_port}/metrics")
         return _run_embedded(
             host,
             port,
             backpressure,
             admin_at,
+            metrics=(host, metrics_port) if metrics_port else None,
             drain_delay=general.drain_delay,
             drain_timeout=general.drain_timeout,
         )
@@ -199,6 +203,7 @@ def _run_embedded(
     backpressure: int | None,
     admin: tuple[str, int] | None,
     *,
+    metrics: tuple[str, int] | None = None,
     drain_delay: float = 0.0,
     drain_timeout: float = 30.0,
 ) -> int:
@@ -254,6 +259,28 @@ def _run_embedded(
         if not stopping:
             await server.serve()
 
+    async def serve_metrics_when_ready(address: tuple[str, int]) -> None:
+        # Not a reason to stop the gateway: a port in use is logged and the gateway serves on.
+        from pllm.api.health import metrics_app
+
+        while not (apps and apps[0].state.started()):  # noqa: ASYNC110 - a probe, no event
+            await asyncio.sleep(0.01)
+        server = Server(
+            metrics_app(lambda: apps[0].state),
+            address=address[0],
+            port=address[1],
+            interface=Interfaces.ASGI,
+            websockets=False,
+            log_level=LogLevels.warning,
+        )
+        servers.append(server)
+        if stopping:
+            return
+        try:
+            await server.serve()
+        except Exception as e:
+            log.error(f"metrics listener on port {address[1]} failed: {e}")
+
     logging.getLogger("_granian").addFilter(_QuietEmbedded())
 
     stopping = False
@@ -302,6 +329,9 @@ def _run_embedded(
         tasks = [asyncio.ensure_future(gateway.serve())]
         if admin is not None:
             tasks.append(asyncio.ensure_future(serve_admin_when_ready(admin)))
+        extra = []
+        if metrics is not None:
+            extra.append(asyncio.ensure_future(serve_metrics_when_ready(metrics)))
         # A listener that ends on its own (its app failed to start, or crashed) ends both.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         failed = not stopping
@@ -309,6 +339,10 @@ def _run_embedded(
         for task in tasks:
             if not task.done() and task is not tasks[0]:
                 task.cancel()  # the admin API still waiting for the gateway to be ready
+        for task in extra:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         failed = failed or any(
             isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
@@ -433,6 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--admin-port",
         type=int,
         help="admin API port (default: general_settings.admin_port; 0: off)",
+    )
+    p_serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="Prometheus /metrics port (default: general_settings.metrics_port, 9090; 0: off)",
     )
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate a config file without starting")

@@ -28,6 +28,7 @@ GENERAL_KEYS = {
     "spend_flush_interval",
     "drain_delay",
     "drain_timeout",
+    "metrics_port",
 }
 JWT_KEYS = {
     "algorithms",
@@ -60,6 +61,13 @@ JWT_ALGORITHMS = {
 # RFC 7518 3.2: an HMAC key at least as long as the hash output.
 _HS_MIN_SECRET = {"HS256": 32, "HS384": 48, "HS512": 64}
 _GENERAL = GeneralSettings()
+
+
+def _port(r: Reader, name: str, default: int) -> int:
+    port = r.integer(name, default=default, minimum=0)
+    if port is not None and port > 65535:
+        r.problems.add(f"general_settings.{name}", "must be at most 65535")
+    return port if port is not None else default
 
 
 def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettings:
@@ -111,6 +119,7 @@ def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettin
         ),
         drain_delay=r.number("drain_delay", default=_GENERAL.drain_delay, minimum=0.0),
         drain_timeout=r.number("drain_timeout", default=_GENERAL.drain_timeout, minimum=0.0),
+        metrics_port=_port(r, "metrics_port", _GENERAL.metrics_port),
     )
 
 

@@ -148,6 +148,8 @@ class GeneralSettings:
     # then seconds requests in flight get to finish before open streams are ended.
     drain_delay: float = 0.0
     drain_timeout: float = 30.0
+    # Prometheus's listener (GET /metrics, no auth), on server.host; 0 disables it.
+    metrics_port: int = 9090
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,17 @@
-"""Prometheus metrics in the text exposition format, without a client library.
+"""Prometheus metrics in the text exposition format, without a client library on the hot path.
 
 Counters are plain dict entries keyed by (name, labels); incrementing one is a dict update.
+A histogram observation is a bisect over the family's fixed bounds and two list updates.
 Gauges that describe deployments (health score, circuit state, in flight) are read from the
 native router when ``/metrics`` is scraped, not kept up to date per request.
+
+Names follow OpenTelemetry's GenAI semantic conventions where one exists
+(``gen_ai.server.request.duration`` → ``gen_ai_server_request_duration_seconds``, …).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 
 Labels = tuple[tuple[str, str], ...]
@@ -31,6 +36,36 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "pllm_spend_records_written_total": ("counter", "Spend records written to the store."),
     "pllm_spend_records_pending": ("gauge", "Spend records spooled, not yet in the store."),
     "pllm_spend_cost_usd_total": ("counter", "Cost of answered requests in USD, by model."),
+    "gen_ai_client_token_usage_total": (
+        "counter",
+        "Tokens used, by model and gen_ai_token_type (input, output, cached input).",
+    ),
+    "gen_ai_server_request_duration_seconds": (
+        "histogram",
+        "Time from the request's arrival to its last byte, by model and status.",
+    ),
+    "gen_ai_server_time_to_first_token_seconds": (
+        "histogram",
+        "Time from a stream's arrival to the upstream's first byte, by model.",
+    ),
+    "pllm_upstream_duration_seconds": (
+        "histogram",
+        "One upstream attempt, sent to answered (head), by model, deployment and outcome.",
+    ),
+    "pllm_queue_depth": ("gauge", "Requests waiting for an admission slot."),
+}
+
+# OpenTelemetry's advisory bounds for GenAI durations (seconds).
+_DURATION_BOUNDS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+_TTFT_BOUNDS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+_BOUNDS: dict[str, tuple[float, ...]] = {
+    "gen_ai_server_request_duration_seconds": _DURATION_BOUNDS,
+    "gen_ai_server_time_to_first_token_seconds": _TTFT_BOUNDS,
+    "pllm_upstream_duration_seconds": _DURATION_BOUNDS,
 }
 
 
@@ -44,15 +79,40 @@ def _labels(labels: Labels) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
 
 
+class _Histogram:
+    __slots__ = ("bounds", "buckets", "count", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last is +Inf
+        self.count = 0
+        self.sum = 0.0
+
+
 class Metrics:
-    __slots__ = ("counters",)
+    __slots__ = ("counters", "histograms")
 
     def __init__(self) -> None:
         self.counters: dict[tuple[str, Labels], float] = {}
+        self.histograms: dict[tuple[str, Labels], _Histogram] = {}
 
     def inc(self, name: str, labels: Labels = (), value: float = 1.0) -> None:
         key = (name, labels)
         self.counters[key] = self.counters.get(key, 0.0) + value
+
+    def observe(self, name: str, labels: Labels, value: float) -> None:
+        key = (name, labels)
+        h = self.histograms.get(key)
+        if h is None:
+            h = self.histograms[key] = _Histogram(_BOUNDS[name])
+        h.buckets[bisect_left(h.bounds, value)] += 1
+        h.count += 1
+        h.sum += value
+
+    def histogram(self, name: str, labels: Labels) -> tuple[int, float]:
+        """(count, sum) of one histogram series; (0, 0.0) when it has none."""
+        h = self.histograms.get((name, labels))
+        return (h.count, h.sum) if h is not None else (0, 0.0)
 
     def value(self, name: str, labels: Labels = ()) -> float:
         return self.counters.get((name, labels), 0.0)
@@ -64,8 +124,22 @@ class Metrics:
             rows.setdefault(name, []).append(f"{name}{_labels(labels)} {v:g}")
         for name, labels, v in samples:
             rows.setdefault(name, []).append(f"{name}{_labels(labels)} {v:g}")
+        for (name, labels), h in self.histograms.items():
+            rows.setdefault(name, []).extend(_histogram_rows(name, labels, h))
         out: list[str] = []
         for name, (kind, text) in _FAMILIES.items():
             if name in rows:
                 out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *rows[name]]
         return ("\n".join(out) + "\n").encode()
+
+
+def _histogram_rows(name: str, labels: Labels, h: _Histogram) -> list[str]:
+    out: list[str] = []
+    cumulative = 0
+    for bound, n in zip((*h.bounds, float("inf")), h.buckets, strict=True):
+        cumulative += n
+        le = "+Inf" if bound == float("inf") else f"{bound:g}"
+        out.append(f"{name}_bucket{_labels((*labels, ('le', le)))} {cumulative}")
+    out.append(f"{name}_sum{_labels(labels)} {h.sum:g}")
+    out.append(f"{name}_count{_labels(labels)} {h.count}")
+    return out

@@ -27,10 +27,12 @@ Authentication happens before the handler (the app resolves the credential into
 from __future__ import annotations
 
 import functools
+import time
 from typing import TYPE_CHECKING, Any
 
 from pllm.call import Call
 from pllm.http import Request
+from pllm.observability.metrics import Labels
 from pllm.pipeline.disconnect import DisconnectWatch
 from pllm.pipeline.forward import Reply, Streaming, forward
 from pllm.pipeline.relay import relay
@@ -142,8 +144,40 @@ def _served_headers(call: Call) -> list[tuple[bytes, bytes]]:
 
 
 def account(state: AppState, req: Request, call: Call) -> None:
-    """8. account: the request counter and the spend record, once the exchange is over."""
-    if call.model is None:
+    """8. account: metrics and the spend record, once the exchange is over."""
+    model = call.model
+    if model is None:
         return
-    state.metrics.inc("pllm_requests_total", (("model", call.model), ("status", str(req.status))))
+    metrics = state.metrics
+    labels = (("model", model), ("status", str(req.status)))
+    metrics.inc("pllm_requests_total", labels)
+    now = time.perf_counter()
+    metrics.observe("gen_ai_server_request_duration_seconds", labels, now - req.started_at)
+    if call.stream and call.upstream_head_at is not None:
+        ttft = call.upstream_head_at - req.started_at
+        metrics.observe("gen_ai_server_time_to_first_token_seconds", (("model", model),), ttft)
+    usage = call.usage
+    if usage is not None:
+        token_labels = _TOKEN_LABELS.get(model) or _token_labels(model)
+        metrics.inc("gen_ai_client_token_usage_total", token_labels[0], usage.prompt_tokens)
+        metrics.inc("gen_ai_client_token_usage_total", token_labels[1], usage.completion_tokens)
+        if cached := usage.cached_tokens():
+            metrics.inc("gen_ai_client_token_usage_total", token_labels[2], cached)
     state.accounting.record(req, call, req.path.removeprefix("/v1/").lstrip("/"))
+
+
+_TOKEN_LABELS: dict[str, tuple[Labels, Labels, Labels]] = {}
+
+
+def _token_labels(model: str) -> tuple[Labels, Labels, Labels]:
+    # Built once per model, not per request.
+    if len(_TOKEN_LABELS) >= 10_000:  # wildcard-served names are client-chosen: bounded
+        _TOKEN_LABELS.clear()
+    m = ("model", model)
+    made = (
+        (m, ("gen_ai_token_type", "input")),
+        (m, ("gen_ai_token_type", "output")),
+        (m, ("gen_ai_token_type", "cached_input")),
+    )
+    _TOKEN_LABELS[model] = made
+    return made

@@ -327,6 +327,7 @@ class RoutingEngine:
             labels = (("model", group), ("deployment", dep_id), ("outcome", outcome))
             self._attempt_labels[key] = labels
         self.metrics.inc("pllm_attempts_total", labels)
+        self.metrics.observe("pllm_upstream_duration_seconds", labels, head - started)
 
     def may_retry(self, call: Call) -> bool:
         s = self.settings

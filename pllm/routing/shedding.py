@@ -60,6 +60,10 @@ class Admission:
             headers=(("retry-after", retry_after),),
         )
 
+    def queued(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self._waiters)
+
     def try_acquire(self) -> bool:
         """Takes a slot at once if one is free (the common case, no coroutine needed)."""
         limit = self.max_in_flight

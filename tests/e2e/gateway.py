@@ -42,6 +42,7 @@ class GatewayProcess(Service):
         self.log_path = workdir / "gateway.log"
         self.port = free_port()
         self.admin_port = free_port()
+        self.metrics_port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -61,7 +62,7 @@ class GatewayProcess(Service):
         log = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "pllm", "serve", "--config", str(self.config)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--admin-port", str(self.admin_port)]
+        cmd += ["--admin-port", str(self.admin_port), "--metrics-port", str(self.metrics_port)]
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )

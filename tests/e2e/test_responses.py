@@ -98,6 +98,11 @@ def test_passthrough_keeps_the_request_and_the_bytes(
     sent = upstream.last_request
     expected_path = "/v1/responses" if model == "gpt" else "/openai/responses"
     assert sent.path == expected_path
+    if model == "azure-gpt":  # the default api-version for chat predates Responses
+        assert sent.query == {"api-version": "2025-04-01-preview"}
+        assert sent.headers["api-key"] == UPSTREAM_KEY
+    else:
+        assert sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     upstream_model = "upstream-gpt" if model == "gpt" else "my-dep"
     assert sent.json == {
         "model": upstream_model,

@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.gateway import GatewayProcess, deployment
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -162,3 +164,37 @@ def test_a_scripted_scenario_leaves_exact_counts(upstream: FakeOpenAI, tmp_path:
     assert m['pllm_requests_total{model="flaky",status="200"}'] == 1
     assert m['pllm_requests_total{model="primary",status="200"}'] == 1
     assert "pllm_shed_total" not in " ".join(m)
+
+
+def test_the_metrics_listener_has_histograms_and_tokens(
+    upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    upstream.clear()
+    with GatewayProcess(metrics_config(upstream), tmp_path) as gw:
+        assert post(gw, "flaky")[0] == 200
+        assert post(gw, "secondary")[0] == 200
+        main = scrape(gw)
+        with urllib.request.urlopen(f"http://127.0.0.1:{gw.metrics_port}/metrics") as r:
+            assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+            text = r.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{gw.metrics_port}/v1/models")
+        assert e.value.code == 404
+    samples = [ln.rpartition(" ") for ln in text.splitlines() if ln and ln[0] != "#"]
+    on_9090 = {name: float(value) for name, _, value in samples}
+    # The same view on both listeners (one process), and the histograms in it.
+    duration = 'gen_ai_server_request_duration_seconds_count{model="flaky",status="200"}'
+    assert main[duration] == on_9090[duration] == 1
+    assert (
+        on_9090[
+            'gen_ai_server_request_duration_seconds_bucket{model="flaky",status="200",le="+Inf"}'
+        ]
+        == 1
+    )
+    tokens = 'gen_ai_client_token_usage_total{model="secondary",gen_ai_token_type="input"}'
+    assert on_9090[tokens] > 0
+    upstream_count = (
+        'pllm_upstream_duration_seconds_count{model="flaky",deployment="flaky/0",outcome="failure"}'
+    )
+    assert on_9090[upstream_count] == 1
+    assert on_9090["pllm_queue_depth"] == 0

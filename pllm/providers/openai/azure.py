@@ -11,8 +11,10 @@ from pllm.providers.codec import RESPONSES_ENDPOINTS, Endpoint, HttpTarget
 from pllm.providers.openai.codec import OpenAIFormat
 
 DEFAULT_API_VERSION = "2024-10-21"
-# The Responses API is not per deployment (the body's model names it) and needs a newer version.
+# The Responses API is not per deployment (the body's model names it) and needs a version
+# from 2025-03-01 on: an older one configured for chat is replaced by this one for it.
 RESPONSES_API_VERSION = "2025-04-01-preview"
+_FIRST_RESPONSES_VERSION = "2025-03-01"
 
 
 class AzureCodec(OpenAIFormat):
@@ -39,7 +41,8 @@ class AzureCodec(OpenAIFormat):
         root = f"{base.rstrip('/')}/openai/deployments/{quote(cfg.upstream_model, safe='')}"
         query = f"?api-version={quote(version, safe='')}"
         urls = {e: f"{root}/{e.value}{query}" for e in self.endpoints}
-        version = cfg.api_version or env.get("AZURE_API_VERSION") or RESPONSES_API_VERSION
+        if version < _FIRST_RESPONSES_VERSION:
+            version = RESPONSES_API_VERSION
         urls[Endpoint.RESPONSES] = (
             f"{base.rstrip('/')}/openai/responses?api-version={quote(version, safe='')}"
         )
