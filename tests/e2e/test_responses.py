@@ -214,6 +214,20 @@ def test_translated_tools_round_trip(client: openai.OpenAI, claude_up: FakeAnthr
         ],
     )
     assert second.output_text == "The tool said: sunny"
+    # OpenAI's documented way: the previous reply's output items appended as they are.
+    third = client.responses.create(
+        model="claude",
+        tools=[WEATHER],
+        input=[
+            {"role": "user", "content": "Weather in Paris?"},
+            *first.output,  # type: ignore[list-item]
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "rain"},
+        ],
+    )
+    assert third.output_text == "The tool said: rain"
+    assistant = claude_up.last_request.json["messages"][1]
+    assert assistant["role"] == "assistant"
+    assert [b["type"] for b in assistant["content"]] == ["text", "tool_use"]
 
 
 def test_translated_tool_stream(client: openai.OpenAI) -> None:
