@@ -247,7 +247,12 @@ class ChatToResponsesStream:
         out = b""
         fn = call.function
         current = self._call
-        if current is None or call.index != current.chat_index:
+        # A new call: another index, or (from a translator that numbers calls loosely) another id.
+        if (
+            current is None
+            or call.index != current.chat_index
+            or (call.id and call.id != current.call_id)
+        ):
             out = self._close()
             index = len(self._output)
             call_id = call.id or ""

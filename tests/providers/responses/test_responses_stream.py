@@ -207,3 +207,16 @@ def test_any_chunking_same_events_and_same_response(
     ]
     deltas = "".join(e["delta"] for e in got if e["type"] == "response.output_text.delta")
     assert deltas == "".join(text)
+
+
+def test_calls_told_apart_by_id_when_their_index_repeats() -> None:
+    calls = [
+        chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "w", "arguments": "{}"}}]}),
+        chunk({"tool_calls": [{"index": 0, "id": "call_b", "function": {"name": "t", "arguments": "{}"}}]}),
+        chunk({}, "tool_calls"),
+    ]  # fmt: skip
+    final = events(translate(frames(calls)))[-1]["response"]
+    assert [(i["call_id"], i["name"]) for i in final["output"]] == [
+        ("call_a", "w"),
+        ("call_b", "t"),
+    ]
