@@ -35,8 +35,13 @@ def prompt_tokens_estimate(headers: dict[bytes, bytes]) -> int:
 
 
 def reply_cap(payload: dict[str, Any]) -> int | None:
-    """The reply's token cap the client set (``max_completion_tokens`` or ``max_tokens``)."""
-    cap = payload.get("max_completion_tokens") or payload.get("max_tokens")
+    """The reply's token cap the client set (``max_completion_tokens`` or ``max_tokens``;
+    the Responses API's ``max_output_tokens``)."""
+    cap = (
+        payload.get("max_completion_tokens")
+        or payload.get("max_tokens")
+        or payload.get("max_output_tokens")
+    )
     return cap if isinstance(cap, int) and not isinstance(cap, bool) else None
 
 
