@@ -108,6 +108,8 @@ class GatewayApp:
         self.routes = _routes()
         self.access_log = AccessLog()
         self.log_requests = state.settings.general.access_log
+        # None unless general_settings.otel is on: then the API routes are traced.
+        self.tracing = state.tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP is handled here rather than in a method it awaits: one frame less on every
@@ -120,10 +122,17 @@ class GatewayApp:
         call = Call()
         method: str = scope["method"]
         shape: Shape = _as_is
+        traced = None
         try:
             handler, access, shape = self._resolve(req, method)
             if access is not _Access.OPEN:
-                call.principal = await self.state.auth.authenticate(req.headers)
+                if self.tracing is None:
+                    call.principal = await self.state.auth.authenticate(req.headers)
+                else:
+                    traced = self.tracing.start(req, method)
+                    call.principal = await self.tracing.auth(
+                        self.state.auth.authenticate, req.headers
+                    )
                 if access is _Access.ADMIN and call.principal.role != "admin":
                     raise _forbidden()
             await handler(self.state, req, call)
@@ -151,6 +160,8 @@ class GatewayApp:
             account(self.state, req, call)
             if self.log_requests:
                 self._log_access(req, call, method)
+            if traced is not None:
+                traced.finish(req, call)
 
     def _resolve(self, req: Request, method: str) -> tuple[Handler, _Access, Shape]:
         limits.check_head(req)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pllm_accel
 from pllm.auth.authenticator import Authenticator
@@ -19,6 +20,9 @@ from pllm.routing.groups import ModelRegistry
 from pllm.routing.shedding import Admission
 from pllm.tenancy.accounting import Accounting
 from pllm.tenancy.gate import Gate
+
+if TYPE_CHECKING:
+    from pllm.observability.tracing import Tracing
 
 log = logging.getLogger("pllm.state")
 
@@ -39,6 +43,8 @@ class AppState:
     # Set when a shutdown began: /ready answers 503 so load balancers stop sending.
     draining: bool = False
     _loop: asyncio.AbstractEventLoop | None = None
+    # OpenTelemetry's tracer; None (the default) keeps the SDK unimported and the hooks idle.
+    tracing: Tracing | None = None
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
@@ -76,6 +82,7 @@ class AppState:
             metrics=metrics,
             accounting=accounting,
             gate=Gate(accounting.ledger, group_prices, metrics),
+            tracing=_tracing(settings),
         )
 
     def http_client(self) -> pllm_accel.HttpClient:
@@ -111,6 +118,19 @@ class AppState:
     async def stop(self) -> None:
         await self.auth.stop()
         await self.accounting.stop()
+        if self.tracing is not None:
+            await self.tracing.shutdown()
         if self.http is not None and self._loop is not None:
             pllm_accel.close_client(self._loop, self.http)
         self.http = None
+
+
+def _tracing(settings: Settings) -> Tracing | None:
+    otel = settings.general.otel
+    if otel is None:
+        return None
+    # The SDK and the exporter are imported here only: a gateway without tracing never loads
+    # them (memory, startup time).
+    from pllm.observability.tracing import Tracing, tracing_enabled
+
+    return Tracing.start_exporting(otel) if tracing_enabled(otel) else None

@@ -8,7 +8,7 @@ from typing import Any
 from pllm.config.keys import check_keys
 from pllm.config.problems import Problems
 from pllm.config.reader import Reader
-from pllm.config.schema import GeneralSettings, JwtSettings
+from pllm.config.schema import GeneralSettings, JwtSettings, OtelSettings
 
 GENERAL_KEYS = {
     "master_key",
@@ -28,8 +28,10 @@ GENERAL_KEYS = {
     "spend_flush_interval",
     "drain_delay",
     "drain_timeout",
+    "otel",
     "metrics_port",
 }
+OTEL_KEYS = {"endpoint", "service_name", "sample_ratio", "capture_content"}
 JWT_KEYS = {
     "algorithms",
     "issuer",
@@ -119,7 +121,36 @@ def parse_general(raw: Any, problems: Problems, base_dir: Path) -> GeneralSettin
         ),
         drain_delay=r.number("drain_delay", default=_GENERAL.drain_delay, minimum=0.0),
         drain_timeout=r.number("drain_timeout", default=_GENERAL.drain_timeout, minimum=0.0),
+        otel=_parse_otel(raw.get("otel"), problems),
         metrics_port=_port(r, "metrics_port", _GENERAL.metrics_port),
+    )
+
+
+def _parse_otel(raw: Any, problems: Problems) -> OtelSettings | None:
+    """``otel: true`` (everything from the OTEL_* variables), or a mapping of settings."""
+    path = "general_settings.otel"
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return OtelSettings()
+    if not isinstance(raw, dict):
+        problems.add(path, "must be true, false or a mapping")
+        return None
+    check_keys(raw, OTEL_KEYS, path, problems)
+    r = Reader(raw, path, problems)
+    endpoint = r.string("endpoint") or None
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        problems.add(f"{path}.endpoint", "must be an http:// or https:// URL")
+    ratio: float | None = None
+    if raw.get("sample_ratio") is not None:
+        ratio = r.number("sample_ratio", default=1.0, minimum=0.0)
+        if ratio > 1.0:
+            problems.add(f"{path}.sample_ratio", "must be at most 1")
+    return OtelSettings(
+        endpoint=endpoint,
+        service_name=r.string("service_name") or None,
+        sample_ratio=ratio,
+        capture_content=r.boolean("capture_content", default=False),
     )
 
 

@@ -124,6 +124,20 @@ class JwtSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OtelSettings:
+    """OpenTelemetry tracing (``general_settings.otel``). What is unset here comes from the
+    standard ``OTEL_*`` variables (exporter endpoint and headers, service name, sampler)."""
+
+    # The OTLP/HTTP collector's base URL (spans go to <endpoint>/v1/traces).
+    endpoint: str | None = None
+    service_name: str | None = None
+    # Share of new traces recorded (0..1); a client's sampled flag is followed either way.
+    sample_ratio: float | None = None
+    # Record prompts and completions on the spans (off: never any message text).
+    capture_content: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class GeneralSettings:
     master_key: str | None = field(default=None, repr=False)
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY
@@ -148,6 +162,8 @@ class GeneralSettings:
     # then seconds requests in flight get to finish before open streams are ended.
     drain_delay: float = 0.0
     drain_timeout: float = 30.0
+    # OpenTelemetry traces; None: off (and the SDK never imported).
+    otel: OtelSettings | None = None
     # Prometheus's listener (GET /metrics, no auth), on server.host; 0 disables it.
     metrics_port: int = 9090
 

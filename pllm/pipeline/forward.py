@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pllm_accel
 from pllm.call import Call
@@ -26,6 +26,9 @@ from pllm.providers.codec import (
 )
 from pllm.providers.surface import Surface
 from pllm.usage import Usage
+
+if TYPE_CHECKING:
+    from pllm.observability.tracing import Tracing
 
 
 @dataclass(slots=True)
@@ -97,12 +100,16 @@ async def forward(
     endpoint: Endpoint,
     payload: dict[str, Any],
     max_response_bytes: int,
+    trace_headers: list[tuple[str, str]] | None = None,
 ) -> Reply | Streaming:
-    """Raises the :class:`GatewayError` the client should see (retryable or not)."""
+    """Raises the :class:`GatewayError` the client should see (retryable or not).
+    ``trace_headers``: the attempt's ``traceparent`` for the upstream (tracing on)."""
     out = surface.encode(dep, endpoint, payload, stream=call.stream)
     target = dep.target
     if isinstance(target, HttpTarget):
-        answer: Answer = await _send(http, req, call, dep, target, out, max_response_bytes)
+        answer: Answer = await _send(
+            http, req, call, dep, target, out, max_response_bytes, trace_headers
+        )
     else:
         answer = await target.answer(out, req.request_id)
     call.upstream_head_at = time.perf_counter()
@@ -122,9 +129,17 @@ async def _send(
     target: HttpTarget,
     out: Outgoing,
     max_response_bytes: int,
+    trace_headers: list[tuple[str, str]] | None,
 ) -> pllm_accel.UpstreamResponse:
     timeouts = dep.timeouts
     native = target.native[out.endpoint] if target.resolve is None else await target.resolve(out)
+    if trace_headers is not None and target.resolve is None:
+        # The native client takes headers per target only: a traced attempt gets its own
+        # (a few µs, paid only with tracing on). Resolved targets (signed, per-request
+        # tokens) are built by their provider and go without.
+        native = pllm_accel.Target(
+            "POST", target.urls[out.endpoint], [*target.headers, *trace_headers]
+        )
     pending = http.send(
         native,
         out.body,
@@ -140,3 +155,26 @@ async def _send(
         return await pending
     except pllm_accel.UpstreamError as e:
         raise upstream_failure(e, dep.id) from None
+
+
+async def forward_traced(
+    tracing: Tracing,
+    http: pllm_accel.HttpClient,
+    req: Request,
+    call: Call,
+    surface: Surface,
+    dep: Deployment,
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    max_response_bytes: int,
+) -> Reply | Streaming:
+    """:func:`forward` in its own CLIENT span, whose ``traceparent`` the upstream receives."""
+    with tracing.attempt(call, dep, endpoint, payload) as span:
+        result = await forward(
+            http, req, call, surface, dep, endpoint, payload, max_response_bytes, span.headers()
+        )
+        if isinstance(result, Reply):
+            span.replied(result.body, result.usage)
+        else:
+            span.streaming(result.source.status)
+        return result

@@ -34,7 +34,7 @@ from pllm.call import Call
 from pllm.http import Request
 from pllm.observability.metrics import Labels
 from pllm.pipeline.disconnect import DisconnectWatch
-from pllm.pipeline.forward import Reply, Streaming, forward
+from pllm.pipeline.forward import Reply, Streaming, forward, forward_traced
 from pllm.pipeline.relay import relay
 from pllm.providers.codec import Endpoint
 from pllm.providers.surface import Surface
@@ -63,7 +63,10 @@ async def serve(
     call.stream = stream
     prompt, cap = prompt_tokens_estimate(req.headers), reply_cap(payload)
     tokens = prompt + (cap or 0)
-    holds = state.gate.admit(call.principal, model, prompt, cap)  # 2. gate
+    if state.tracing is None:
+        holds = state.gate.admit(call.principal, model, prompt, cap)  # 2. gate
+    else:
+        holds = state.tracing.gate(state.gate.admit, call.principal, model, prompt, cap)
     try:
         if not state.admission.try_acquire():  # 3. admit
             await state.admission.acquire(req)
@@ -93,7 +96,7 @@ async def _answer(
 ) -> None:
     # 4. route: pick → forward, retried and fallen back until a deployment answers.
     attempt = functools.partial(
-        forward,
+        forward if state.tracing is None else functools.partial(forward_traced, state.tracing),
         state.http_client(),
         req,
         call,
