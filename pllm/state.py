@@ -15,6 +15,7 @@ from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
 from pllm.providers.codec import Deployment
+from pllm.routing.auto import AutoRouter, build_auto_routers
 from pllm.routing.engine import RoutingEngine
 from pllm.routing.groups import ModelRegistry
 from pllm.routing.shedding import Admission
@@ -42,6 +43,8 @@ class AppState:
     http: pllm_accel.HttpClient | None = None
     # Set when a shutdown began: /ready answers 503 so load balancers stop sending.
     draining: bool = False
+    # auto_router/ names (pllm.routing.auto): the model group each request goes to.
+    auto_routers: dict[str, AutoRouter] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
     # OpenTelemetry's tracer; None (the default) keeps the SDK unimported and the hooks idle.
     tracing: Tracing | None = None
@@ -82,6 +85,11 @@ class AppState:
             metrics=metrics,
             accounting=accounting,
             gate=Gate(accounting.ledger, group_prices, metrics),
+            auto_routers=build_auto_routers(
+                settings,
+                {name: group.deployments for name, group in registry.groups.items()},
+                lambda d: price_by_id[d.id].input + price_by_id[d.id].output,
+            ),
             tracing=_tracing(settings),
         )
 

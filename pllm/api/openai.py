@@ -40,7 +40,7 @@ async def list_models(state: AppState, req: Request, call: Call) -> None:
     any name it matches is served, passed upstream as asked."""
     principal = call.principal
     registry = state.registry
-    names = [*registry.explicit(), *registry.wildcards()]
+    names = [*registry.explicit(), *state.auto_routers, *registry.wildcards()]
     data = [_model_card(state, name) for name in names if principal.may_use(name)]
     await req.respond(200, _encode({"object": "list", "data": data}))
 
@@ -48,7 +48,8 @@ async def list_models(state: AppState, req: Request, call: Call) -> None:
 async def get_model(state: AppState, req: Request, call: Call) -> None:
     """A configured name, or a name a wildcard serves."""
     name = req.path.split("/models/", 1)[1]
-    if state.registry.find(name) is None or not call.principal.may_use(name):
+    known = state.registry.find(name) is not None or name in state.auto_routers
+    if not known or not call.principal.may_use(name):
         raise GatewayError(
             404,
             f"The model '{name}' does not exist",

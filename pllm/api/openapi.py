@@ -525,7 +525,9 @@ def served_models(state: AppState) -> Served:
     served: list[tuple[str, tuple[str, ...]]] = [("models", tuple(groups))]
     for endpoint in Endpoint:
         able = tuple(
-            g for g in groups if len(engine.unsupported.get((g, endpoint), ())) < engine.sizes[g]
+            g
+            for g in groups
+            if len(engine.unsupported.get((g, endpoint), ())) < engine.sizes.get(g, 0)
         )
         served.append((endpoint.value, able))
     return tuple(served)

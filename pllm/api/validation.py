@@ -31,7 +31,8 @@ MAX_JSON_DEPTH = 64
 # The longest legitimate arrays are prompts given as token ids (a million-token context).
 MAX_ARRAY_ITEMS = 1 << 20
 
-# check(body, name, value): raises a 400 for a value it refuses (never called with None).
+# check(body, name, value): raises a 400 for a value it refuses (never called with None);
+# it may write the value back to body normalised (2.0 as 2).
 Check = Callable[[dict[str, Any], str, Any], None]
 
 

@@ -58,6 +58,8 @@ async def serve(
 ) -> None:
     """Serves one validated model call; raises the :class:`GatewayError` the client sees
     when nothing has been sent yet."""
+    if (auto := state.auto_routers.get(model)) is not None:
+        model = auto.choose(payload, state.engine.group_health)  # an auto_router/ name
     state.registry.group(model)  # 1. model
     call.model = model
     call.stream = stream

@@ -159,6 +159,8 @@ class RoutingEngine:
         self.retries_in_flight = 0
         # Label tuples built once per (deployment, outcome), not per request.
         self._attempt_labels: dict[tuple[int, str], Labels] = {}
+        self._group_health: dict[str, float] = {}
+        self._group_health_at = -math.inf
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -381,6 +383,19 @@ class RoutingEngine:
         out.append(("pllm_ejections_total", (), float(self.native.ejections_total)))
         out.append(("pllm_in_flight", (), float(self.requests_in_flight)))
         return out
+
+    def group_health(self, group: str) -> float:
+        """A group's health, 0..1: the mean of its deployments' scores (0 while every
+        circuit is open), read from the native router at most once a second."""
+        now = self.clock()
+        if now - self._group_health_at >= 1.0:
+            self._group_health_at = now
+            totals: dict[str, list[float]] = {}
+            for h in self.native.health():
+                score = 0.0 if h.state == "open" else h.score / 100
+                totals.setdefault(h.group, []).append(score)
+            self._group_health = {g: sum(s) / len(s) for g, s in totals.items()}
+        return self._group_health.get(group, 0.0)
 
     def health_view(self) -> list[dict[str, object]]:
         return [
