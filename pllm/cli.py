@@ -106,6 +106,10 @@ def check_config(args: argparse.Namespace) -> int:
     for name, providers in models.items():
         served = " (wildcard: serves the names it matches)" if "*" in name else ""
         print(f"  {name}: {', '.join(providers)}{served}")
+    for cfg in settings.deployments:
+        if cfg.provider == "auto_router":
+            picks = cfg.provider_params.get("adaptive_router_config", {}).get("available_models")
+            print(f"  {cfg.model_name}: auto_router, picks among {', '.join(picks)}")
     return 0
 
 

@@ -74,6 +74,7 @@ PROVIDER_PARAM_KEYS = {
     "aws_session_token",
     "aws_region_name",
     "aws_bedrock_runtime_endpoint",
+    "adaptive_router_config",  # an auto_router/ entry's (pllm.routing.auto)
 }
 # LiteLLM's model_info.mode values pllm has endpoints for (chat and completion models serve
 # chat and completions; embedding models embeddings).

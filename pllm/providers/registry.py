@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 import pllm_accel
-from pllm.config import ConfigError, DeploymentConfig, Settings
+from pllm.config import ConfigError, DeploymentConfig, Settings, auto_router
 from pllm.config.problems import Problem, Problems, suggestion
 from pllm.errors import GatewayError
 from pllm.providers.anthropic.codec import AnthropicCodec
@@ -65,6 +65,19 @@ def served_endpoints(codec: Codec) -> frozenset[Endpoint]:
     return codec.endpoints
 
 
+def _check_auto_router(cfg: DeploymentConfig, groups: set[str], problems: Problems) -> None:
+    where = f"{cfg.path}.litellm_params.{auto_router.CONFIG_KEY}"
+    raw = cfg.provider_params.get(auto_router.CONFIG_KEY)
+    spec = auto_router.parse_spec(cfg.model_name, raw, where, problems)
+    if spec is None:
+        return
+    for name in spec.available:
+        if name not in groups:
+            problems.add(
+                f"{where}.available_models", f"{name!r} is not a model_name of this config"
+            )
+
+
 def build_deployments(
     settings: Settings,
     env: Mapping[str, str] | None = None,
@@ -77,7 +90,12 @@ def build_deployments(
     problems = Problems(settings.file)
     table = codecs()
     out: list[Deployment] = []
+    groups = {c.model_name for c in settings.deployments if c.provider != auto_router.PROVIDER}
     for cfg in settings.deployments:
+        if cfg.provider == auto_router.PROVIDER:
+            # Not a deployment: a name that picks among groups (pllm.routing.auto).
+            _check_auto_router(cfg, groups, problems)
+            continue
         codec = table.get(cfg.provider)
         if codec is None:
             where = f"{cfg.path}.litellm_params.model"

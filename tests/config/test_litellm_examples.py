@@ -38,10 +38,6 @@ _NO_OPENAI_KEY = (
     r"OPENAI_API_KEY: .* is not configured"
 )
 WARNINGS: dict[str, list[str]] = {
-    "adaptive_router_example.yaml": [
-        r"model_list\[0\]\.litellm_params\.model: provider 'auto_router' \(LiteLLM's\) is "
-        r"not one pllm has yet: smart-cheap-router is skipped",
-    ],
     "otel_test_config.yaml": [
         r"model_list\[2\]\.litellm_params\.model: provider 'cohere' \(LiteLLM's\) is not one "
         r"pllm has yet: rerank-english-v3.0 is skipped",
