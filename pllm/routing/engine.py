@@ -149,6 +149,7 @@ class RoutingEngine:
                 specs.append((c.weight, c.priority, c.rpm, c.tpm, c.max_in_flight))
             groups.append((name, settings.strategy_for(name), specs))
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
+        self._resolved = registry.routes
         # By deployment index, like the native router's.
         self.prices = [price_of(d) for d in self.deployments]
         # The breaker settings are the native router's keyword arguments, name for name.
@@ -172,7 +173,8 @@ class RoutingEngine:
         the deployments' tpm limits."""
         model = call.model
         assert model is not None
-        served = self.registry.resolve(model)  # one dict lookup once the name was served
+        # One dict lookup once the name was served (the request path resolved it already).
+        served = self._resolved.get(model) or self.registry.resolve(model)
         if self.settings.timeout is not None:
             call.deadline = self.clock() + self.settings.timeout
         chain = self.fallback_chain(served.group)
@@ -191,7 +193,7 @@ class RoutingEngine:
                 base = self.capable(group, endpoint, first=len(visited) == 1)
                 if base is None:
                     continue  # a fallback that cannot serve this endpoint is passed over
-                named = served if served.deployments is not None and group == served.group else None
+                named = None if served.deployments is None or group != served.group else served
                 outcome = await self._in_group(call, group, base, tokens, attempt, named)
                 if isinstance(outcome, Routed):
                     return outcome

@@ -91,15 +91,16 @@ class ModelRegistry:
             key=lambda p: p.rank,
         )
         self._prices = prices
-        # Every name resolved so far: the explicit ones, then names wildcards serve (bounded).
-        self._routes: dict[str, Resolved] = {
+        # Every name resolved so far: the explicit ones, then names wildcards serve (bounded);
+        # the routing engine reads it directly, a dict lookup without a call.
+        self.routes: dict[str, Resolved] = {
             name: Resolved(name) for name in self.groups if "*" not in name
         }
         self._served: dict[str, None] = {}
 
     def resolve(self, model: str) -> Resolved:
         """The group serving ``model``; raises the 404 or 503 the client gets."""
-        found = self._routes.get(model)
+        found = self.routes.get(model)
         if found is not None:
             return found
         return self._resolve(model)
@@ -136,9 +137,9 @@ class ModelRegistry:
         resolved = self._serve(pattern.name, captured)
         if len(self._served) >= RESOLVED_CACHE_SIZE:
             oldest = next(iter(self._served))
-            del self._served[oldest], self._routes[oldest]
+            del self._served[oldest], self.routes[oldest]
         self._served[model] = None
-        self._routes[model] = resolved
+        self.routes[model] = resolved
         return resolved
 
     def _match(self, model: str) -> tuple[_Pattern, tuple[str, ...]] | None:
