@@ -180,6 +180,7 @@ def test_the_metrics_listener_has_histograms_and_tokens(
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{gw.metrics_port}/v1/models")
         assert e.value.code == 404
+        e.value.close()  # its socket, else a ResourceWarning in a later test
     samples = [ln.rpartition(" ") for ln in text.splitlines() if ln and ln[0] != "#"]
     on_9090 = {name: float(value) for name, _, value in samples}
     # The same view on both listeners (one process), and the histograms in it.
