@@ -128,10 +128,24 @@ def wheel(image: Image) -> Path:
     return wheels[0]
 
 
-def _ignored() -> list[str]:
-    """.dockerignore's patterns, as shutil.ignore_patterns globs on names."""
+def _dockerignore() -> list[str]:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
-    return [Path(p.strip()).name for p in lines if p.strip() and not p.startswith("#")]
+    return [p.strip() for p in lines if p.strip() and not p.startswith("#")]
+
+
+def _ignored() -> list[str]:
+    """.dockerignore's patterns that apply at any depth (``**/NAME``), as shutil globs on names;
+    the others apply at the context's root, which the COPY instructions name one by one."""
+    return [p.removeprefix("**/") for p in _dockerignore() if p.startswith("**/")]
+
+
+def test_dockerignore_keeps_what_the_builder_copies() -> None:
+    build, runtime = _stages()
+    copies = [a for a in build.all("COPY") + runtime.all("COPY") if not a.startswith("--from")]
+    root_patterns = {p for p in _dockerignore() if not p.startswith("**/")}
+    for source in (s for copy in copies for s in copy.split()[:-1]):
+        assert (ROOT / source).exists(), source
+        assert source not in root_patterns and source.split("/")[0] not in root_patterns, source
 
 
 @pytest.mark.timeout(600)
