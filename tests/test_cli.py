@@ -71,14 +71,14 @@ def test_check_config_passes_with_warnings(tmp_path: Path) -> None:
         "  - {model_name: m, litellm_params: {model: mock/m}}\n"
         "  - {model_name: c, litellm_params: {model: anthropic/claude-sonnet-4-5,"
         " api_key: os.environ/ANTHROPIC_API_KEY}}\n"
-        "  - {model_name: r, litellm_params: {model: auto_router/adaptive_router}}\n"
+        "  - {model_name: r, litellm_params: {model: sagemaker/my-endpoint}}\n"
         "general_settings: {store_model_in_db: true}\n"
     )
     r = pllm("check-config", str(cfg))
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert f"warning: {cfg}: model_list[1].litellm_params: ANTHROPIC_API_KEY is not set" in out
-    assert "provider 'auto_router' (LiteLLM's) is not one pllm has yet: r is skipped" in out
+    assert "provider 'sagemaker' (LiteLLM's) is not one pllm has yet: r is skipped" in out
     assert (
         "ignored LiteLLM settings (pllm does not use them): general_settings.store_model_in_db"
         in out

@@ -224,7 +224,6 @@ LITELLM_PARAMS = frozenset(
         "s3_secret_access_key",
         "s3_encryption_key_id",
         "watsonx_region_name",
-        "adaptive_router_config",
         "auto_router_config",
         "auto_router_config_path",
         "auto_router_default_model",

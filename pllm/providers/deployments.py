@@ -5,7 +5,7 @@
   *unconfigured*: a warning at startup, the rest of the config serves, and the model group
   answers 503 ``deployment_unconfigured`` when it has nothing else (see
   :class:`pllm.routing.groups.ModelRegistry`; the router never picks such a deployment).
-- A LiteLLM provider pllm does not have (``auto_router/``, ``sagemaker/``, …) is a warning
+- A LiteLLM provider pllm does not have (``sagemaker/``, ``cohere/``, …) is a warning
   that skips the entry; an unknown provider that is none of LiteLLM's is an error.
 - ``model_info.mode`` narrows the endpoints a deployment serves; a mode pllm serves no
   endpoint for (``image_generation``, ``audio_transcription``, ``rerank``, …) skips the entry
@@ -24,7 +24,6 @@ from pllm.providers.codec import Answer, Endpoint, Outgoing
 # one is skipped with a warning, so that a LiteLLM config still loads.
 LITELLM_PROVIDERS = frozenset(
     {
-        "auto_router",
         "bedrock",
         "sagemaker",
         "sagemaker_chat",

@@ -5,7 +5,7 @@ a dummy value and no provider variable set otherwise.
 "Pass" is exit status 0: no errors. What pllm does not serve is a warning, and this test
 states which, per file, so that a change in what loads shows here:
 
-- a provider LiteLLM has and pllm not yet (``auto_router/``, ``cohere/``): the entry is skipped;
+- a provider LiteLLM has and pllm not yet (``cohere/``, ``sagemaker/``): the entry is skipped;
 - a ``model_info.mode`` pllm has no endpoint for (``image_generation``, ``batch``): skipped;
 - Claude on Azure AI Foundry (``azure_ai/claude-*``, Anthropic's API there): skipped;
 - a deployment whose credentials are not there (a provider key variable the file does not
