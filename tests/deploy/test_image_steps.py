@@ -262,3 +262,7 @@ def test_runtime_runs_as_uid_10001_and_passes_its_healthcheck(image: Image, venv
     assert found["metrics"] == 200, found
     assert found["exit_code"] == 0, f"{found}\n--- serve log ---\n{log}"
     assert found["health_after_exit"] != 0, "the health check fails once the server is gone"
+    # The store went where the image's volume is, written by the image's user.
+    written = list(data.rglob("*"))
+    assert written, "nothing written to PLLM_DATA_DIR"
+    assert {p.stat().st_uid for p in written} == {uid}, [(p, p.stat().st_uid) for p in written]
