@@ -55,6 +55,7 @@ if have "$HELM"; then
     "$HELM" version --short
     # The defaults, and every optional part switched on.
     all_on=(--set autoscaling.enabled=true --set metrics.serviceMonitor.enabled=true
+        --set podDisruptionBudget.enabled=true
         --set database.url=postgresql://pllm:pw@db:5432/pllm
         --set secrets.providerKeys.OPENAI_API_KEY=sk-test)
     "$HELM" lint --strict "$CHART"

@@ -111,6 +111,7 @@ def test_optional_parts_hpa_servicemonitor_metrics_port() -> None:
         "metrics.serviceMonitor.enabled=true",
         "metrics.port=9191",
         "drain.timeoutSeconds=120",
+        "podDisruptionBudget.enabled=true",
     )
     assert "replicas" not in docs["Deployment"]["spec"], "the HPA owns the replica count"
     hpa = docs["HorizontalPodAutoscaler"]["spec"]
@@ -124,6 +125,8 @@ def test_optional_parts_hpa_servicemonitor_metrics_port() -> None:
     assert ports["metrics"] == 9191
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > 120
+    pdb = docs["PodDisruptionBudget"]["spec"]
+    assert pdb["selector"] == docs["Deployment"]["spec"]["selector"]
 
 
 def test_metrics_off_and_an_existing_secret() -> None:
@@ -144,3 +147,14 @@ def test_a_grace_period_shorter_than_the_drain_is_refused() -> None:
     )
     assert done.returncode != 0
     assert "terminationGracePeriodSeconds" in done.stderr
+
+
+def test_values_schema_refuses_a_misspelt_key() -> None:
+    done = subprocess.run(
+        [str(_helm()), "template", "pllm", str(CHART), "--set", "autoscalling.enabled=true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "autoscalling" in done.stderr
