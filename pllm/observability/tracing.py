@@ -160,31 +160,31 @@ class Tracing:
             else None
         )
         path = _route(req.path)
+        # Given at the start, the attributes are checked once (each set_attribute later takes
+        # the span's lock and checks again): a span costs tens of µs in the SDK as it is.
+        attributes: dict[str, str] = {
+            "http.request.method": method,
+            "http.route": path,
+            "url.path": req.path,
+            "url.scheme": req.scope.get("scheme", "http"),
+            "pllm.request_id": req.request_id,
+        }
+        agent = req.headers.get(b"user-agent")
+        if agent is not None:
+            attributes["user_agent.original"] = agent.decode("latin-1")
+        client = req.scope.get("client")
+        if client:
+            attributes["client.address"] = str(client[0])
+        operation = genai.OPERATIONS_BY_PATH.get(path)
+        if operation is not None:
+            attributes["gen_ai.operation.name"] = operation
         span = self.tracer.start_span(
             f"{method} {path}",
             context=parent,
             kind=SpanKind.SERVER,
+            attributes=attributes,
             start_time=int(req.arrived_at * 1e9),
         )
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    "http.request.method": method,
-                    "http.route": path,
-                    "url.path": req.path,
-                    "url.scheme": req.scope.get("scheme", "http"),
-                    "pllm.request_id": req.request_id,
-                }
-            )
-            agent = req.headers.get(b"user-agent")
-            if agent is not None:
-                span.set_attribute("user_agent.original", agent.decode("latin-1"))
-            client = req.scope.get("client")
-            if client:
-                span.set_attribute("client.address", str(client[0]))
-            operation = genai.OPERATIONS_BY_PATH.get(path)
-            if operation is not None:
-                span.set_attribute("gen_ai.operation.name", operation)
         return RequestSpan(span, otel_context.attach(trace.set_span_in_context(span)))
 
     # --- auth and gate ----------------------------------------------------------------------
@@ -223,34 +223,33 @@ class Tracing:
     ) -> Iterator[Attempt]:
         """One upstream attempt's CLIENT span (a child of the request span)."""
         operation = genai.OPERATIONS.get(endpoint, endpoint.value)
-        span = self.tracer.start_span(f"{operation} {dep.upstream_model}", kind=SpanKind.CLIENT)
+        provider = genai.provider_name(dep.provider_name)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": provider,
+            # The older name, which many backends still key on.
+            "gen_ai.system": provider,
+            "gen_ai.request.model": dep.upstream_model,
+            "pllm.model_group": call.served_by or call.model or dep.model_name,
+            "pllm.deployment": dep.id,
+            "pllm.attempt": call.attempts,
+            "pllm.stream": call.stream,
+        }
+        for key, attribute in _REQUEST_PARAMETERS:
+            value = payload.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attributes[attribute] = value
+        if isinstance(dep.target, HttpTarget):
+            attributes["http.request.method"] = "POST"
+            attributes.update(self._server(dep, endpoint))
+        if self.capture_content:
+            prompt = genai.input_messages(payload)
+            if prompt is not None:
+                attributes["gen_ai.input.messages"] = prompt
+        span = self.tracer.start_span(
+            f"{operation} {dep.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes
+        )
         attempt = Attempt(self, span, dep)
-        if span.is_recording():
-            provider = genai.provider_name(dep.provider_name)
-            span.set_attributes(
-                {
-                    "gen_ai.operation.name": operation,
-                    "gen_ai.provider.name": provider,
-                    # The older name, which many backends still key on.
-                    "gen_ai.system": provider,
-                    "gen_ai.request.model": dep.upstream_model,
-                    "pllm.model_group": call.served_by or call.model or dep.model_name,
-                    "pllm.deployment": dep.id,
-                    "pllm.attempt": call.attempts,
-                    "pllm.stream": call.stream,
-                }
-            )
-            for key, attribute in _REQUEST_PARAMETERS:
-                value = payload.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    span.set_attribute(attribute, value)
-            if isinstance(dep.target, HttpTarget):
-                span.set_attribute("http.request.method", "POST")
-                span.set_attributes(self._server(dep, endpoint))
-            if self.capture_content:
-                prompt = genai.input_messages(payload)
-                if prompt is not None:
-                    span.set_attribute("gen_ai.input.messages", prompt)
         try:
             yield attempt
         except GatewayError as e:
@@ -388,28 +387,29 @@ def _failed(span: Span, error_type: str, message: str) -> None:
 
 
 def _finish_attributes(span: Span, req: Request, call: Call) -> None:
-    span.set_attribute("http.response.status_code", req.status)
+    attributes: dict[str, Any] = {"http.response.status_code": req.status}
     if call.model is not None:
-        span.set_attribute("gen_ai.request.model", call.model)
-        span.set_attribute("pllm.stream", call.stream)
+        attributes["gen_ai.request.model"] = call.model
+        attributes["pllm.stream"] = call.stream
     if call.deployment is not None:
-        span.set_attribute("pllm.deployment", call.deployment)
-        span.set_attribute("pllm.attempts", call.attempts)
+        attributes["pllm.deployment"] = call.deployment
+        attributes["pllm.attempts"] = call.attempts
     if call.served_by is not None and call.served_by != call.model:
-        span.set_attribute("pllm.served_by", call.served_by)
+        attributes["pllm.served_by"] = call.served_by
     usage = call.usage
     if usage is not None:
-        span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+        attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+        attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
     if call.cost is not None:
-        span.set_attribute("pllm.cost_usd", call.cost)
+        attributes["pllm.cost_usd"] = call.cost
     principal = call.principal
     if principal.key_id is not None:
-        span.set_attribute("pllm.key_id", principal.key_id)
+        attributes["pllm.key_id"] = principal.key_id
     if principal.user_id is not None:
-        span.set_attribute("pllm.user_id", principal.user_id)
+        attributes["pllm.user_id"] = principal.user_id
     if req.error is not None:
-        span.set_attribute("error.type", req.error)
+        attributes["error.type"] = req.error
+    span.set_attributes(attributes)
     # A server span is an error for a 5xx (a 4xx is the client's), and for a stream that
     # started but failed; a client that left is not the server's failure.
     if req.status >= 500 or (
