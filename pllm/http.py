@@ -171,6 +171,11 @@ async def read_json_object(req: Request, cap: int) -> dict[str, Any]:
         raise bad_request(
             f"We could not parse the JSON body of your request ({e}).", code="invalid_json"
         ) from None
+    except RecursionError:  # nested deeper than the decoder goes (~1,000 levels)
+        raise bad_request(
+            "We could not parse the JSON body of your request: it is nested too deeply.",
+            code="invalid_json",
+        ) from None
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
     return payload

@@ -154,6 +154,11 @@ def account(state: AppState, req: Request, call: Call) -> None:
     if model is None:
         return
     metrics = state.metrics
+    # Labelled by the group: names a wildcard serves are chosen by clients, and one label
+    # value each would grow the metrics without bound (the spend record keeps the name).
+    resolved = state.registry.find(model)
+    if resolved is not None:
+        model = resolved.group
     labels = (("model", model), ("status", str(req.status)))
     metrics.inc("pllm_requests_total", labels)
     now = time.perf_counter()
