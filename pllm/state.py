@@ -139,6 +139,10 @@ def _tracing(settings: Settings) -> Tracing | None:
         return None
     # The SDK and the exporter are imported here only: a gateway without tracing never loads
     # them (memory, startup time).
-    from pllm.observability.tracing import Tracing, tracing_enabled
-
+    try:
+        from pllm.observability.tracing import Tracing, tracing_enabled
+    except ImportError as e:
+        raise RuntimeError(
+            f"general_settings.otel needs OpenTelemetry ({e}): pip install 'pllm[otel]'"
+        ) from None
     return Tracing.start_exporting(otel) if tracing_enabled(otel) else None

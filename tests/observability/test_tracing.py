@@ -348,3 +348,20 @@ def test_off_the_sdk_is_never_imported(tmp_path: Path, upstream: FakeOpenAI) -> 
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_without_the_sdk_tracing_on_says_what_to_install(
+    tmp_path: Path, upstream: FakeOpenAI
+) -> None:
+    config = _config(tmp_path, upstream)
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # as if the otel extra were not installed\n"
+        "from pllm.app import build_app\n"
+        "from pllm.config import load_settings\n"
+        f"build_app(load_settings({str(config)!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "general_settings.otel needs OpenTelemetry" in out.stderr
+    assert "pip install 'pllm[otel]'" in out.stderr
