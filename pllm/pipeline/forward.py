@@ -133,13 +133,14 @@ async def _send(
 ) -> pllm_accel.UpstreamResponse:
     timeouts = dep.timeouts
     native = target.native[out.endpoint] if target.resolve is None else await target.resolve(out)
-    if trace_headers is not None and target.resolve is None:
-        # The native client takes headers per target only: a traced attempt gets its own
-        # (a few µs, paid only with tracing on). Resolved targets (signed, per-request
-        # tokens) are built by their provider and go without.
-        native = pllm_accel.Target(
-            "POST", target.urls[out.endpoint], [*target.headers, *trace_headers]
-        )
+    traceparent = None
+    if trace_headers is not None:
+        # traceparent rides with the request (every target, resolved ones included); a
+        # tracestate, rare, needs a target of its own, which resolved targets go without.
+        traceparent = next((v for k, v in trace_headers if k == "traceparent"), None)
+        rest = [(k, v) for k, v in trace_headers if k != "traceparent"]
+        if rest and target.resolve is None:
+            native = pllm_accel.Target("POST", target.urls[out.endpoint], [*target.headers, *rest])
     pending = http.send(
         native,
         out.body,
@@ -150,6 +151,7 @@ async def _send(
         max_body_bytes=max_response_bytes,
         relay=out.relay,
         tap=out.tap,
+        traceparent=traceparent,
     )
     try:
         return await pending

@@ -365,3 +365,28 @@ def test_without_the_sdk_tracing_on_says_what_to_install(
     assert out.returncode != 0
     assert "general_settings.otel needs OpenTelemetry" in out.stderr
     assert "pip install 'pllm[otel]'" in out.stderr
+
+
+def test_a_resolved_target_gets_the_traceparent_too(tmp_path: Path) -> None:
+    # Gemini builds its native target per request (the resolve hook): the traceparent rides
+    # with the send itself, so it reaches such upstreams as well.
+    from tests.fakes.gemini_upstream import FakeGemini
+
+    with FakeGemini(api_key="gk") as up:
+        config = tmp_path / "gemini.yaml"
+        params = {"model": "gemini/gemini-2.5-flash", "api_base": up.base_url, "api_key": "gk"}
+        general = {"master_key": KEY, "data_dir": str(tmp_path), "otel": True}
+        config.write_text(
+            json.dumps(
+                {
+                    "model_list": [{"model_name": "g", "litellm_params": params}],
+                    "general_settings": general,
+                }
+            )
+        )
+        gw, status, _ = run(config, chat("g"), headers={"traceparent": TRACEPARENT})
+        assert status == 200
+        sent = up.requests[0].headers["traceparent"]
+    attempt = by_name(gw.spans())["chat gemini-2.5-flash"]
+    assert attempt.context is not None
+    assert sent == f"00-{TRACE_ID}-{attempt.context.span_id:016x}-01"

@@ -9,6 +9,7 @@ use reqwest::{Client, Method, Request, Response, Url};
 use super::error::{describe, TimeoutPhase, UpstreamError};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -78,6 +79,8 @@ pub struct RequestSpec {
     pub target: Arc<Target>,
     /// Sent as `x-request-id` so upstream logs can be joined with ours.
     pub request_id: Option<HeaderValue>,
+    /// W3C trace context of the attempt (tracing on), sent as `traceparent`.
+    pub traceparent: Option<HeaderValue>,
     pub body: Bytes,
     /// From the end of connecting until the response head has arrived.
     pub first_byte_timeout: Duration,
@@ -128,6 +131,9 @@ impl UpstreamClient {
         *request.headers_mut() = target.headers.clone();
         if let Some(id) = spec.request_id {
             request.headers_mut().insert(REQUEST_ID, id);
+        }
+        if let Some(trace) = spec.traceparent {
+            request.headers_mut().insert(TRACEPARENT, trace);
         }
         *request.body_mut() = Some(spec.body.into());
         let resp = match tokio::time::timeout(spec.first_byte_timeout, self.client.execute(request))
@@ -227,6 +233,7 @@ mod tests {
         RequestSpec {
             target: Arc::new(Target::new("POST", &url, &headers).unwrap()),
             request_id: Some(HeaderValue::from_static("req-1")),
+            traceparent: None,
             body: Bytes::from_static(b"{}"),
             first_byte_timeout: Duration::from_millis(300),
             chunk_timeout: Duration::from_millis(300),

@@ -99,8 +99,8 @@ impl HttpClient {
     /// into `out`, `"events"` parks every SSE event, `"eventstream"` every frame of an AWS
     /// event stream, and `"tap"` passes the bytes unchanged into `out` while parking the
     /// events named in `tap` (used by "tap" only).
-    #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none", tap = Vec::new()),
-        text_signature = "(self, /, target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay='none', tap=())")]
+    #[pyo3(signature = (target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay = "none", tap = Vec::new(), traceparent = None),
+        text_signature = "(self, /, target, body, *, request_id, connect_timeout, first_byte_timeout, chunk_timeout, max_body_bytes, relay='none', tap=(), traceparent=None)")]
     #[allow(clippy::too_many_arguments)]
     fn send<'py>(
         slf: &Bound<'py, Self>,
@@ -113,6 +113,7 @@ impl HttpClient {
         max_body_bytes: usize,
         relay: &str,
         tap: Vec<String>,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
@@ -121,6 +122,7 @@ impl HttpClient {
             target: target.inner.clone(),
             // An id that is not a valid header value is simply not forwarded.
             request_id: HeaderValue::from_str(request_id).ok(),
+            traceparent: traceparent.and_then(|t| HeaderValue::from_str(t).ok()),
             body: Bytes::copy_from_slice(body),
             first_byte_timeout: duration(first_byte_timeout, "first_byte_timeout")?,
             chunk_timeout: duration(chunk_timeout, "chunk_timeout")?,
