@@ -173,6 +173,8 @@ def account(state: AppState, req: Request, call: Call) -> None:
         metrics.inc("gen_ai_client_token_usage_total", token_labels[1], usage.completion_tokens)
         if cached := usage.cached_tokens():
             metrics.inc("gen_ai_client_token_usage_total", token_labels[2], cached)
+    if call.cost:
+        metrics.inc("pllm_spend_cost_usd_total", (("model", model),), call.cost)
     state.accounting.record(req, call, req.path.removeprefix("/v1/").lstrip("/"))
 
 

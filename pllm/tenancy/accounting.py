@@ -133,8 +133,6 @@ class Accounting:
         principal = call.principal
         head_at = call.upstream_head_at
         cost = call.cost or 0.0
-        if cost and call.model is not None:
-            self.metrics.inc("pllm_spend_cost_usd_total", (("model", call.model),), cost)
         self.writer.append(
             SpendRecord(
                 request_id=req.request_id,
