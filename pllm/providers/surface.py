@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import pllm_accel
 from pllm.errors import GatewayError
-from pllm.providers.codec import Deployment, Endpoint, Outgoing, StreamTranslator, usage_requested
+from pllm.providers.codec import (
+    Batch,
+    Deployment,
+    Ending,
+    Endpoint,
+    Outgoing,
+    StreamSource,
+    StreamTranslator,
+    judged,
+    truncated,
+    usage_requested,
+)
 from pllm.usage import Usage
 
 
@@ -54,3 +66,53 @@ class OpenAISurface:
 
 
 OPENAI = OpenAISurface()
+
+
+class ChatStreamReframer(Protocol):
+    """Turns the data of one OpenAI chat chunk into the client's frames (another surface's
+    stream translator: Anthropic's events, the Responses API's)."""
+
+    done: bool
+    failure: GatewayError | None
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    def feed(self, data: bytes) -> bytes: ...
+
+
+class ThroughChat:
+    """A surface's stream made from the OpenAI chat frames another codec's translator relays:
+    the inner translator's frames are parsed back into chunks and re-framed by ``outer``."""
+
+    __slots__ = ("_deployment", "_inner", "_outer", "_parser")
+
+    def __init__(self, inner: StreamTranslator, outer: ChatStreamReframer, deployment: str) -> None:
+        self._inner = inner
+        self._outer = outer
+        self._parser = pllm_accel.SseParser()
+        self._deployment = deployment
+
+    def feed(self, batch: Batch) -> bytes:
+        frames = self._inner.feed(batch)
+        if not frames:
+            return b""
+        feed = self._outer.feed
+        return b"".join([feed(ev.data) for ev in self._parser.feed(frames)])
+
+    @property
+    def stopped(self) -> bool:
+        outer = self._outer
+        return outer.done or outer.failure is not None or self._inner.stopped
+
+    def usage(self, source: StreamSource) -> Usage | None:
+        return self._outer.usage or self._inner.usage(source)
+
+    def finish(self, source: StreamSource) -> Ending:
+        seen = judged(self._outer.failure, self._outer.done)
+        if seen is not None:
+            return seen
+        ending = self._inner.finish(source)
+        if ending.failure is not None or ending.relayed_error is not None:
+            return ending
+        return Ending(truncated(self._deployment, "without [DONE]"))

@@ -12,24 +12,19 @@ from typing import Any
 
 import msgspec
 
-import pllm_accel
 from pllm.errors import GatewayError
 from pllm.providers.anthropic.errors import anthropic_error_body, as_anthropic_error
 from pllm.providers.anthropic.request_to_openai import anthropic_to_openai_request
 from pllm.providers.anthropic.response_to_anthropic import openai_to_anthropic_response
 from pllm.providers.anthropic.stream_to_anthropic import OpenAIToAnthropicStream
 from pllm.providers.codec import (
-    Batch,
     Deployment,
-    Ending,
     Endpoint,
     Outgoing,
-    StreamSource,
     StreamTranslator,
     invalid_reply,
-    judged,
-    truncated,
 )
+from pllm.providers.surface import ThroughChat
 from pllm.usage import Usage
 
 
@@ -59,7 +54,7 @@ class MessagesSurface:
         inner = dep.codec.translator(dep, out)
         if out.endpoint is not Endpoint.CHAT:
             return inner
-        return MessagesFromOpenAI(inner, out.model, dep.id)
+        return ThroughChat(inner, OpenAIToAnthropicStream(out.model), dep.id)
 
     def error_frame(self, err: GatewayError) -> bytes:
         return b"event: error\ndata: " + anthropic_error_body(err) + b"\n\n"
@@ -69,39 +64,3 @@ class MessagesSurface:
 
 
 MESSAGES = MessagesSurface()
-
-
-class MessagesFromOpenAI:
-    """Anthropic events made from the OpenAI frames another codec's translator relays."""
-
-    __slots__ = ("_deployment", "_inner", "_outer", "_parser")
-
-    def __init__(self, inner: StreamTranslator, model: str, deployment: str) -> None:
-        self._inner = inner
-        self._outer = OpenAIToAnthropicStream(model)
-        self._parser = pllm_accel.SseParser()
-        self._deployment = deployment
-
-    def feed(self, batch: Batch) -> bytes:
-        frames = self._inner.feed(batch)
-        if not frames:
-            return b""
-        feed = self._outer.feed
-        return b"".join([feed(ev.data) for ev in self._parser.feed(frames)])
-
-    @property
-    def stopped(self) -> bool:
-        outer = self._outer
-        return outer.done or outer.failure is not None or self._inner.stopped
-
-    def usage(self, source: StreamSource) -> Usage | None:
-        return self._outer.usage or self._inner.usage(source)
-
-    def finish(self, source: StreamSource) -> Ending:
-        seen = judged(self._outer.failure, self._outer.done)
-        if seen is not None:
-            return seen
-        ending = self._inner.finish(source)
-        if ending.failure is not None or ending.relayed_error is not None:
-            return ending
-        return Ending(truncated(self._deployment, "without [DONE]"))

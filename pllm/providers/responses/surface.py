@@ -18,23 +18,18 @@ from typing import Any
 
 import msgspec
 
-import pllm_accel
 from pllm.errors import GatewayError
 from pllm.providers.codec import (
-    Batch,
     Deployment,
-    Ending,
     Endpoint,
     Outgoing,
-    StreamSource,
     StreamTranslator,
     invalid_reply,
-    judged,
-    truncated,
 )
 from pllm.providers.responses.request_to_chat import responses_to_chat_request
 from pllm.providers.responses.response_from_chat import chat_to_responses_response
 from pllm.providers.responses.stream_from_chat import ChatToResponsesStream
+from pllm.providers.surface import ThroughChat
 from pllm.usage import Usage
 
 _encode = msgspec.json.Encoder().encode
@@ -74,7 +69,7 @@ class ResponsesSurface:
         inner = dep.codec.translator(dep, out)
         if out.endpoint is not Endpoint.CHAT:
             return inner
-        return ResponsesFromChat(inner, out.model, dep.id)
+        return ThroughChat(inner, ChatToResponsesStream(out.model), dep.id)
 
     def error_frame(self, err: GatewayError) -> bytes:
         return error_event(err)
@@ -84,39 +79,3 @@ class ResponsesSurface:
 
 
 RESPONSES = ResponsesSurface()
-
-
-class ResponsesFromChat:
-    """Responses events made from the chat frames another codec's translator relays."""
-
-    __slots__ = ("_deployment", "_inner", "_outer", "_parser")
-
-    def __init__(self, inner: StreamTranslator, model: str, deployment: str) -> None:
-        self._inner = inner
-        self._outer = ChatToResponsesStream(model)
-        self._parser = pllm_accel.SseParser()
-        self._deployment = deployment
-
-    def feed(self, batch: Batch) -> bytes:
-        frames = self._inner.feed(batch)
-        if not frames:
-            return b""
-        feed = self._outer.feed
-        return b"".join([feed(ev.data) for ev in self._parser.feed(frames)])
-
-    @property
-    def stopped(self) -> bool:
-        outer = self._outer
-        return outer.done or outer.failure is not None or self._inner.stopped
-
-    def usage(self, source: StreamSource) -> Usage | None:
-        return self._outer.usage or self._inner.usage(source)
-
-    def finish(self, source: StreamSource) -> Ending:
-        seen = judged(self._outer.failure, self._outer.done)
-        if seen is not None:
-            return seen
-        ending = self._inner.finish(source)
-        if ending.failure is not None or ending.relayed_error is not None:
-            return ending
-        return Ending(truncated(self._deployment, "without [DONE]"))
