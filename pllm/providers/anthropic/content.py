@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pllm.errors import bad_request
+from pllm.providers.openai.content import text_of as text_of
 
 
 def image_source(url: str) -> dict[str, Any]:
@@ -62,14 +63,3 @@ def openai_content_to_blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, list):
         return [b for b in map(openai_part_to_block, content) if b is not None]
     return []
-
-
-def text_of(content: Any) -> str:
-    """The text of an OpenAI or Anthropic content value (a string, or parts/blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""

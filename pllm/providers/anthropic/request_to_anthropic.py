@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from pllm.errors import bad_request
 from pllm.providers.anthropic.content import openai_content_to_blocks, text_of
+from pllm.providers.openai.content import tool_arguments
 
 # Longest reply a model may give when the client sets no max_tokens (Anthropic requires one).
 _DEFAULT_MAX_TOKENS: tuple[tuple[str, int], ...] = (
@@ -23,8 +22,6 @@ FALLBACK_MAX_TOKENS = 4096
 
 # reasoning_effort -> extended thinking budget (tokens). "minimal"/"none" turn thinking off.
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
-
-_decode = msgspec.json.decode
 
 
 def default_max_tokens(model: str) -> int:
@@ -67,19 +64,6 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return out
 
 
-def _arguments(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    try:
-        return _decode(raw)
-    except msgspec.DecodeError:
-        raise bad_request(
-            "A tool call's 'arguments' is not valid JSON.", param="messages"
-        ) from None
-
-
 def _assistant_blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = openai_content_to_blocks(m.get("content"))
     for call in m.get("tool_calls") or ():
@@ -91,7 +75,7 @@ def _assistant_blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
                 "type": "tool_use",
                 "id": call.get("id"),
                 "name": fn.get("name"),
-                "input": _arguments(fn.get("arguments")),
+                "input": tool_arguments(fn.get("arguments")),
             }
         )
     return blocks

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pllm.errors import bad_request
+from pllm.providers.openai.content import text_of as text_of
 
 IMAGE_FORMATS = {
     "image/png": "png",
@@ -136,14 +137,3 @@ def openai_content_to_blocks(content: Any) -> list[dict[str, Any]]:
         for part in content:
             openai_part_to_blocks(part, out)
     return out
-
-
-def text_of(content: Any) -> str:
-    """The text of an OpenAI content value (a string, or parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""

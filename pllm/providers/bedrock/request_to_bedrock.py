@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from pllm.errors import bad_request
 from pllm.providers.bedrock.content import CACHE_POINT, openai_content_to_blocks
+from pllm.providers.openai.content import tool_arguments
 
 # reasoning_effort -> Claude's extended thinking budget (tokens), as LiteLLM maps it.
 THINKING_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
@@ -29,28 +28,10 @@ THINKING_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
 _PASS_THROUGH = ("guardrailConfig", "performanceConfig", "requestMetadata")
 _OPEN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
-_decode = msgspec.json.decode
-
 
 def is_claude(model: str) -> bool:
     """A Claude model id, inference profiles (``us.anthropic...``) and ARNs included."""
     return "anthropic." in model or "claude" in model
-
-
-def _arguments(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    try:
-        value = _decode(raw)
-    except msgspec.DecodeError:
-        raise bad_request(
-            "A tool call's 'arguments' is not valid JSON.", param="messages"
-        ) from None
-    if not isinstance(value, dict):
-        raise bad_request("A tool call's 'arguments' must be a JSON object.", param="messages")
-    return value
 
 
 def _assistant(m: dict[str, Any], called: list[str]) -> list[dict[str, Any]]:
@@ -76,7 +57,7 @@ def _assistant(m: dict[str, Any], called: list[str]) -> list[dict[str, Any]]:
                 "toolUse": {
                     "toolUseId": call_id,
                     "name": fn["name"],
-                    "input": _arguments(fn.get("arguments")),
+                    "input": tool_arguments(fn.get("arguments")),
                 }
             }
         )

@@ -11,6 +11,7 @@ import mimetypes
 from typing import Any
 
 from pllm.errors import bad_request
+from pllm.providers.openai.content import text_of as text_of
 
 # What a URL without a telling extension most likely is, for fileData's required mimeType.
 _DEFAULT_IMAGE_TYPE = "image/jpeg"
@@ -96,14 +97,3 @@ def openai_content_to_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, list):
         return [p for p in map(openai_part_to_gemini, content) if p is not None]
     return []
-
-
-def text_of(content: Any) -> str:
-    """The text of an OpenAI content value (a string, or parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from pllm.errors import bad_request
 from pllm.providers.gemini.content import openai_content_to_parts, text_of
 from pllm.providers.gemini.wire import SIGNATURE_SEPARATOR
+from pllm.providers.openai.content import tool_arguments
 
 # reasoning_effort -> thinking budget (tokens) for the Gemini 2.5 models; 0 turns it off.
 THINKING_BUDGET = {"none": 0, "minimal": 128, "low": 1024, "medium": 2048, "high": 4096}
@@ -35,24 +34,6 @@ _NATIVE_TOOLS = frozenset(
     }
 )
 
-_decode = msgspec.json.decode
-
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    try:
-        value = _decode(raw)
-    except msgspec.DecodeError:
-        raise bad_request(
-            "A tool call's 'arguments' is not valid JSON.", param="messages"
-        ) from None
-    if not isinstance(value, dict):
-        raise bad_request("A tool call's 'arguments' must be a JSON object.", param="messages")
-    return value
-
 
 def _function_call(call: Any, names: dict[str, str]) -> dict[str, Any] | None:
     fn = call.get("function") if isinstance(call, dict) else None
@@ -60,7 +41,7 @@ def _function_call(call: Any, names: dict[str, str]) -> dict[str, Any] | None:
         return None
     call_id = call.get("id")
     part: dict[str, Any] = {
-        "functionCall": {"name": fn["name"], "args": _arguments(fn.get("arguments"))}
+        "functionCall": {"name": fn["name"], "args": tool_arguments(fn.get("arguments"))}
     }
     if isinstance(call_id, str):
         names[call_id] = fn["name"]
