@@ -258,3 +258,43 @@ def usage_requested(payload: dict[str, Any]) -> bool:
     """Whether the client asked for the usage chunk of a stream."""
     options = payload.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+class EventTranslator(Protocol):
+    """Turns one parked upstream event (its name, its payload) into OpenAI chunk frames."""
+
+    done: bool
+    failure: GatewayError | None
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    def feed(self, event: str | None, data: bytes) -> bytes: ...
+
+
+class ParkedEventsAsOpenAI:
+    """A stream the pump parks event by event, relayed as OpenAI chunks by ``translator``;
+    ``cut`` says where a stream ended early: (inside an event, between events)."""
+
+    __slots__ = ("_cut", "_deployment", "_translator")
+
+    def __init__(self, deployment: str, translator: EventTranslator, cut: tuple[str, str]) -> None:
+        self._deployment = deployment
+        self._translator = translator
+        self._cut = cut
+
+    def feed(self, batch: Batch) -> bytes:
+        feed = self._translator.feed
+        return b"".join([feed(ev.event, ev.data) for ev in batch.events])
+
+    @property
+    def stopped(self) -> bool:
+        return self._translator.failure is not None
+
+    def usage(self, source: StreamSource) -> Usage | None:
+        return self._translator.usage
+
+    def finish(self, source: StreamSource) -> Ending:
+        t = self._translator
+        how = self._cut[0] if source.truncated else self._cut[1]
+        return judged(t.failure, t.done) or Ending(truncated(self._deployment, how))

@@ -30,11 +30,11 @@ from pllm.providers.codec import (
     HttpTarget,
     Json,
     Outgoing,
+    ParkedEventsAsOpenAI,
     Relay,
     StreamSource,
     StreamTranslator,
     invalid_reply,
-    judged,
     truncated,
 )
 from pllm.usage import Usage
@@ -162,37 +162,12 @@ class AnthropicCodec:
 
     def translator(self, dep: Deployment, out: Outgoing) -> StreamTranslator:
         if out.endpoint is Endpoint.CHAT:
-            return AnthropicAsOpenAI(dep.id, include_usage=out.usage_chunk)
+            translator = AnthropicToOpenAIStream(include_usage=out.usage_chunk)
+            return ParkedEventsAsOpenAI(dep.id, translator, _CUT)
         return MessagesPassThrough(dep.id)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_anthropic_error(status, headers, body)
-
-
-class AnthropicAsOpenAI:
-    """An Anthropic stream relayed as OpenAI chunks (the pump parks every event)."""
-
-    __slots__ = ("_deployment", "_translator")
-
-    def __init__(self, deployment: str, *, include_usage: bool) -> None:
-        self._deployment = deployment
-        self._translator = AnthropicToOpenAIStream(include_usage=include_usage)
-
-    def feed(self, batch: Batch) -> bytes:
-        feed = self._translator.feed
-        return b"".join([feed(ev.event, ev.data) for ev in batch.events])
-
-    @property
-    def stopped(self) -> bool:
-        return self._translator.failure is not None
-
-    def usage(self, source: StreamSource) -> Usage | None:
-        return self._translator.usage
-
-    def finish(self, source: StreamSource) -> Ending:
-        t = self._translator
-        how = "in the middle of an event" if source.truncated else "before message_stop"
-        return judged(t.failure, t.done) or Ending(truncated(self._deployment, how))
 
 
 class MessagesPassThrough:
@@ -235,3 +210,7 @@ class MessagesPassThrough:
         if self._error:
             return Ending(relayed_error="upstream_error")
         return COMPLETE if self._done else Ending(truncated(self._deployment, "early"))
+
+
+# Where an Anthropic stream ended early: inside an event, or between events.
+_CUT = ("in the middle of an event", "before message_stop")

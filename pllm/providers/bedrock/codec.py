@@ -45,19 +45,15 @@ from pllm.providers.bedrock.signing import (
 )
 from pllm.providers.bedrock.stream_from_bedrock import BedrockToOpenAIStream
 from pllm.providers.codec import (
-    Batch,
     Codec,
     Deployment,
-    Ending,
     Endpoint,
     HttpTarget,
     Json,
     Outgoing,
-    StreamSource,
+    ParkedEventsAsOpenAI,
     StreamTranslator,
     invalid_reply,
-    judged,
-    truncated,
 )
 from pllm.providers.gemini.targets import RequestTargets
 from pllm.usage import Usage
@@ -167,7 +163,8 @@ class BedrockCodec:
 
     def translator(self, dep: Deployment, out: Outgoing) -> StreamTranslator:
         model = model_id(dep.upstream_model)
-        return BedrockAsOpenAI(dep.id, model, include_usage=out.usage_chunk)
+        translator = BedrockToOpenAIStream(model, include_usage=out.usage_chunk)
+        return ParkedEventsAsOpenAI(dep.id, translator, _CUT)
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_bedrock_error(status, headers, body)
@@ -208,27 +205,5 @@ class BedrockEmbeddingsCodec:
         return map_bedrock_error(status, headers, body)
 
 
-class BedrockAsOpenAI:
-    """A ConverseStream relayed as OpenAI chunks (the pump parks every frame)."""
-
-    __slots__ = ("_deployment", "_translator")
-
-    def __init__(self, deployment: str, model: str, *, include_usage: bool) -> None:
-        self._deployment = deployment
-        self._translator = BedrockToOpenAIStream(model, include_usage=include_usage)
-
-    def feed(self, batch: Batch) -> bytes:
-        feed = self._translator.feed
-        return b"".join([feed(ev.event, ev.data) for ev in batch.events])
-
-    @property
-    def stopped(self) -> bool:
-        return self._translator.failure is not None
-
-    def usage(self, source: StreamSource) -> Usage | None:
-        return self._translator.usage
-
-    def finish(self, source: StreamSource) -> Ending:
-        t = self._translator
-        how = "in the middle of a frame" if source.truncated else "before its metadata"
-        return judged(t.failure, t.done) or Ending(truncated(self._deployment, how))
+# Where a ConverseStream ended early: inside a frame, or between frames.
+_CUT = ("in the middle of a frame", "before its metadata")
