@@ -9,12 +9,19 @@
 //!
 //! Time is a parameter (microseconds on any monotonic scale), which keeps the core a pure
 //! function of its calls: tests drive it with made-up times, the binding with a real clock.
+//!
+//! [`SharedLimiter`] makes the same decisions on entity state kept in a file that every
+//! worker process of a host maps (see [`shared`]); [`monotonic_us`] is the clock they share.
 
 mod bucket;
+mod segment;
+mod shared;
 mod tickets;
 
 use std::collections::HashMap;
 
+pub use segment::monotonic_us;
+pub use shared::{SharedLimiter, CAPACITY, WORKERS};
 use tickets::{Member, Tickets};
 
 /// An entity's limits, per minute for rpm and tpm; `None` is unlimited.
@@ -297,7 +304,11 @@ impl Limiter {
                 }
             };
             let tpm = self.entities[e as usize].charge(claim.limits(), tokens, now_us);
-            members.push(Member { entity: e, tpm });
+            members.push(Member {
+                entity: e,
+                tpm,
+                key: 0,
+            });
         }
         self.found = found;
 

@@ -6,10 +6,13 @@
 //! no-op; generations start at 1, so every id is > 0.
 
 /// One entity a ticket holds a place on; `tpm` says whether tokens were reserved on it.
+/// `key` is the entity's id hash in a shared table, where a slot can change hands (0 in the
+/// local limiter, whose slots cannot while a ticket holds them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
     pub entity: u32,
     pub tpm: bool,
+    pub key: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +104,7 @@ mod tests {
         members.push(Member {
             entity: 3,
             tpm: true,
+            key: 0,
         });
         assert!(a > 0);
         let mut seen = Vec::new();
