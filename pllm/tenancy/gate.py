@@ -4,12 +4,15 @@
 tpm and parallel requests of its key, user and groups at once) and reserves the request's
 maximum cost on its budgets, and returns what it took as :class:`Holds`. ``release`` runs on
 every exit path — success, error, client abort, timeout — and gives back exactly that.
+With ``PLLM_SHARED_DIR`` set (the worker processes of ``pllm serve --workers N``), the limiter
+keeps its state in a file there that every worker maps, so a key's limits hold across workers.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
@@ -47,7 +50,15 @@ class Gate:
         group_prices: Mapping[str, Sequence[Price]],
         metrics: Metrics,
     ) -> None:
-        self.limiter = pllm_accel.Limiter()
+        shared_dir = os.environ.get("PLLM_SHARED_DIR")
+        self.limiter = (
+            pllm_accel.Limiter(
+                shared=os.path.join(shared_dir, "limits"),
+                worker=int(os.environ.get("PLLM_WORKER_INDEX", "0")),
+            )
+            if shared_dir
+            else pllm_accel.Limiter()
+        )
         self.ledger = ledger
         self.metrics = metrics
         # Before routing we do not know which deployment will serve, so a reservation prices
