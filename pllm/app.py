@@ -8,16 +8,20 @@ the exchange is accounted for (:func:`pllm.pipeline.account`) and logged whateve
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import gc
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from pllm import reload
 from pllm.api import anthropic, health, limits, openai, openapi, responses
 from pllm.call import Call
-from pllm.config import Settings, load_settings
+from pllm.config import ConfigError, Settings, load_settings
 from pllm.errors import GatewayError
 from pllm.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.observability.access_log import AccessLog, AccessRecord
@@ -25,6 +29,7 @@ from pllm.observability.logging import configure_logging
 from pllm.pipeline import account
 from pllm.providers.anthropic.errors import as_anthropic_error
 from pllm.providers.registry import build_deployments
+from pllm.revision import Revision, revision_of
 from pllm.state import AppState
 
 Handler = Callable[[AppState, Request, Call], Awaitable[None]]
@@ -100,6 +105,7 @@ def _routes() -> dict[str, Route]:
 
 
 _GC_YOUNG = 20_000
+_SNAPSHOT_INTERVAL = 1.0  # seconds between a worker's metrics snapshots
 
 
 class GatewayApp:
@@ -110,6 +116,71 @@ class GatewayApp:
         self.log_requests = state.settings.general.access_log
         # None unless general_settings.otel is on: then the API routes are traced.
         self.tracing = state.tracing
+        self._reloading = asyncio.Lock()
+        self._unregister: Callable[[], None] = lambda: None
+        self._snapshots: asyncio.Future[None] | None = None
+
+    def _start_snapshots(self) -> None:
+        """Under a supervisor (``--workers`` > 1), this worker's metrics go to the shared
+        directory once a second, where the supervisor's ``/metrics`` merges them."""
+        directory = os.environ.get("PLLM_SHARED_DIR")
+        if directory:
+            path = Path(directory) / f"metrics-{os.environ.get('PLLM_WORKER_INDEX', '0')}.json"
+            self._snapshots = asyncio.ensure_future(self._write_snapshots(path))
+
+    async def _write_snapshots(self, path: Path) -> None:
+        try:
+            while True:
+                health.write_snapshot(self.state, path)
+                await asyncio.sleep(_SNAPSHOT_INTERVAL)
+        except asyncio.CancelledError:
+            health.write_snapshot(self.state, path)  # the last word, counters complete
+            raise
+        except OSError as e:
+            log.error(f"cannot write metrics for the supervisor: {e}")
+
+    async def _stop_snapshots(self) -> None:
+        if self._snapshots is not None:
+            self._snapshots.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._snapshots
+
+    async def reload(self, path: str) -> reload.Outcome:
+        """Re-reads the config at ``path`` and swaps it in (see :mod:`pllm.reload`); an
+        invalid config changes nothing."""
+        async with self._reloading:
+            old = self.state
+            try:
+                settings, deployments = await asyncio.to_thread(reload.load, path)
+            except ConfigError as e:
+                outcome = reload.invalid(path, e)
+                old.metrics.inc("pllm_config_reloads_total", (("result", "invalid"),))
+                return outcome
+            new = await asyncio.to_thread(old.reloaded, settings, deployments)
+            new.revision = Revision(revision_of(path), time.time())
+            self.state = new
+            self.log_requests = settings.general.access_log
+            if settings.general.log_level != old.settings.general.log_level:
+                configure_logging(settings.general.log_level)
+            outcome = reload.Outcome(
+                ok=True,
+                revision=new.revision.hash,
+                warnings=[str(w) for w in settings.warnings],
+                restart_needed=reload.restart_needed(old.settings, settings),
+                models=len(new.registry.groups),
+                deployments=len(deployments),
+            )
+            new.metrics.inc("pllm_config_reloads_total", (("result", "ok"),))
+            log.info(
+                f"config reloaded: revision {outcome.revision}, {outcome.models} models",
+                extra={"fields": {"restart_needed": outcome.restart_needed}},
+            )
+            if outcome.restart_needed:
+                log.warning(
+                    "changed settings that apply only after a restart: "
+                    + ", ".join(outcome.restart_needed)
+                )
+            return outcome
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP is handled here rather than in a method it awaits: one frame less on every
@@ -120,6 +191,9 @@ class GatewayApp:
             return
         req = Request(scope, receive, send)
         call = Call()
+        # Read once: a reload swaps self.state, and this request finishes on the config it
+        # began with.
+        state = self.state
         method: str = scope["method"]
         shape: Shape = _as_is
         traced = None
@@ -127,15 +201,13 @@ class GatewayApp:
             handler, access, shape = self._resolve(req, method)
             if access is not _Access.OPEN:
                 if self.tracing is None:
-                    call.principal = await self.state.auth.authenticate(req.headers)
+                    call.principal = await state.auth.authenticate(req.headers)
                 else:
                     traced = self.tracing.start(req, method)
-                    call.principal = await self.tracing.auth(
-                        self.state.auth.authenticate, req.headers
-                    )
+                    call.principal = await self.tracing.auth(state.auth.authenticate, req.headers)
                 if access is _Access.ADMIN and call.principal.role != "admin":
                     raise _forbidden()
-            await handler(self.state, req, call)
+            await handler(state, req, call)
         except GatewayError as e:
             if req.started:
                 log.warning(
@@ -157,7 +229,7 @@ class GatewayApp:
                     )
                 )
         finally:
-            account(self.state, req, call)
+            account(state, req, call)
             if self.log_requests:
                 self._log_access(req, call, method)
             if traced is not None:
@@ -213,6 +285,8 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.state.start()
+                    self._unregister = reload.register(self.reload)
+                    self._start_snapshots()
                     # Startup objects live as long as the process: keep them out of GC passes.
                     gc.freeze()
                     # A request allocates a few hundred container objects that refcounting
@@ -224,6 +298,8 @@ class GatewayApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._unregister()
+                await self._stop_snapshots()
                 await self.state.stop()
                 self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})

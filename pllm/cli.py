@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pllm import reload, supervisor
 from pllm.capacity import Capacity, raise_fd_limit
 from pllm.config import ConfigError, Problem, Settings, load_settings
 from pllm.observability.logging import configure_logging
@@ -148,30 +149,52 @@ def serve(
         f"at once (file descriptor limit {capacity.fd_limit})",
         extra={"fields": {"fd_limit": capacity.fd_limit}},
     )
-    if workers == 1:
-        # One process serves both APIs: no supervisor, no second interpreter for the admin
-        # API (about 130 MiB less than four processes), and ready as soon as it has started.
-        admin_at = _admin_address(settings, admin_port)
-        general = settings.general
-        metrics_port = args.metrics_port if args.metrics_port is not None else general.metrics_port
+    general = settings.general
+    metrics_port = args.metrics_port if args.metrics_port is not None else general.metrics_port
+    supervised = bool(os.environ.get("PLLM_SUPERVISOR_PID"))
+    if supervised:
+        supervisor.bind_to_parent()
+    else:
+        # pllm's workers share their port (SO_REUSEPORT): without this check a second
+        # gateway on the same port would silently take half of the first one's connections.
+        listeners = [(host, port), (host, metrics_port)]
+        if general.master_key is not None:
+            listeners.append((general.admin_host, admin_port))
+        for address, taken in listeners:
+            busy = supervisor.port_in_use(address, taken) if taken else None
+            if busy:
+                return supervisor.exit_with(busy)
         if metrics_port:
             log.info(f"Prometheus metrics on http://{host}:{metrics_port}/metrics")
-        return _run_embedded(
-            host,
-            port,
-            backpressure,
-            admin_at,
+    if workers > 1:
+        config = os.environ["PLLM_CONFIG"]
+
+        def worker(index: int) -> list[str]:
+            command = [sys.executable, "-m", "pllm.cli", "serve", "--config", config]
+            command += ["--workers", "1", "--host", host, "--port", str(port)]
+            # One admin API (in worker 0); one metrics listener (the supervisor's).
+            command += ["--admin-port", str(admin_port if index == 0 else 0), "--metrics-port", "0"]
+            return command
+
+        return supervisor.Supervisor(
+            worker,
+            workers,
             metrics=(host, metrics_port) if metrics_port else None,
-            drain_delay=general.drain_delay,
-            drain_timeout=general.drain_timeout,
-        )
-    admin = _start_admin(settings, path, admin_port)
-    try:
-        _run_granian("pllm.app:create_app", host, port, workers, backpressure)
-    finally:
-        if admin is not None:
-            stop_child(admin)
-    return 0
+            watch=config if args.watch else None,
+        ).run()
+    # One process serves both APIs: no supervisor, no second interpreter for the admin
+    # API, and ready as soon as it has started.
+    return _run_embedded(
+        settings,
+        host,
+        port,
+        backpressure,
+        _admin_address(settings, admin_port),
+        metrics=(host, metrics_port) if metrics_port else None,
+        drain_delay=general.drain_delay,
+        drain_timeout=general.drain_timeout,
+        watch=os.environ["PLLM_CONFIG"] if args.watch and not supervised else None,
+    )
 
 
 def _admin_address(settings: Settings, port: int) -> tuple[str, int] | None:
@@ -202,6 +225,7 @@ def _hard_stop() -> None:
 
 
 def _run_embedded(
+    settings: Settings,
     host: str,
     port: int,
     backpressure: int | None,
@@ -210,11 +234,13 @@ def _run_embedded(
     metrics: tuple[str, int] | None = None,
     drain_delay: float = 0.0,
     drain_timeout: float = 30.0,
+    watch: str | None = None,
 ) -> int:
     """Serves the gateway (and the admin API, on its own listener) from this process, on
     one event loop, with Granian's embedded server: the same Rust HTTP server and ASGI
     bridge as a worker process, run as tasks of this loop. SIGINT/SIGTERM stop both
-    listeners gracefully: see ``drain`` below; a second signal exits at once."""
+    listeners gracefully: see ``drain`` below; a second signal exits at once. SIGHUP (and,
+    with ``watch``, a change to that file) reloads the config in place (:mod:`pllm.reload`)."""
     import asyncio
     import importlib
 
@@ -222,12 +248,13 @@ def _run_embedded(
     from granian.log import LogLevels
     from granian.server.embed import Server
 
-    # The app factories by name, as Granian's worker processes load them.
-    create_app = importlib.import_module("pllm.app").create_app
+    # Both apps are built from the settings loaded at start: the file may have changed since
+    # (a reload reads it again, on purpose).
+    build_app = importlib.import_module("pllm.app").build_app
     apps: list[Any] = []
 
     def gateway_app() -> Any:
-        apps.append(create_app())
+        apps.append(build_app(settings))
         return apps[-1]
 
     gateway = Server(
@@ -249,9 +276,9 @@ def _run_embedded(
         while not (apps and apps[0].state.ready()):  # noqa: ASYNC110 - a probe, no event
             await asyncio.sleep(0.01)
         module = await asyncio.to_thread(importlib.import_module, "pllm.admin.app")
-        create_admin_app = module.create_admin_app
+        build_admin_app = module.build_admin_app
         server = Server(
-            create_admin_app,
+            lambda: build_admin_app(settings),
             factory=True,
             address=address[0],
             port=address[1],
@@ -330,12 +357,23 @@ def _run_embedded(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
+        reloads: set[asyncio.Task[object]] = set()
+
+        def on_hangup() -> None:
+            log.info("SIGHUP: reloading the config")
+            task = asyncio.ensure_future(reload.reload_all())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
         tasks = [asyncio.ensure_future(gateway.serve())]
         if admin is not None:
             tasks.append(asyncio.ensure_future(serve_admin_when_ready(admin)))
         extra = []
         if metrics is not None:
             extra.append(asyncio.ensure_future(serve_metrics_when_ready(metrics)))
+        if watch is not None:
+            extra.append(asyncio.ensure_future(reload.watch(watch)))
         # A listener that ends on its own (its app failed to start, or crashed) ends both.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         failed = not stopping
@@ -381,15 +419,6 @@ def _migrate(settings: Settings) -> bool:
         print(f"pllm: cannot prepare the database ({type(e).__name__}: {e})", file=sys.stderr)
         return False
     return True
-
-
-def _start_admin(settings: Settings, config: str, port: int) -> subprocess.Popen[bytes] | None:
-    if _admin_address(settings, port) is None:
-        return None
-    env = {**os.environ, "PLLM_PARENT_PID": str(os.getpid())}
-    cmd = [sys.executable, "-m", "pllm.cli", "serve-admin", "--config", str(Path(config).resolve())]
-    cmd += ["--port", str(port)]
-    return subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and module
 
 
 def stop_child(child: subprocess.Popen[bytes]) -> None:
@@ -476,6 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--metrics-port",
         type=int,
         help="Prometheus /metrics port (default: general_settings.metrics_port, 9090; 0: off)",
+    )
+    p_serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the config when the file changes (SIGHUP always reloads it)",
     )
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate a config file without starting")

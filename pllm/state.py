@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
 from pllm.providers.codec import Deployment
+from pllm.revision import Revision, revision_of
 from pllm.routing.auto import AutoRouter, build_auto_routers
 from pllm.routing.engine import RoutingEngine
 from pllm.routing.groups import ModelRegistry
@@ -48,25 +50,15 @@ class AppState:
     _loop: asyncio.AbstractEventLoop | None = None
     # OpenTelemetry's tracer; None (the default) keeps the SDK unimported and the hooks idle.
     tracing: Tracing | None = None
+    # The config file this state was built from, as /ready and /metrics name it.
+    revision: Revision = field(default_factory=lambda: Revision("", time.time()))
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
         registry = ModelRegistry(deployments)
         metrics = Metrics()
         r = settings.router
-        prices = PriceTable.load()
-        price_by_id: dict[str, Price] = {d.id: prices.for_deployment(d.config) for d in deployments}
-        for d in deployments:
-            if not price_by_id[d.id].known:
-                log.warning(
-                    f"no price for model {d.upstream_model!r}: its cost is recorded as 0 "
-                    "(set input_cost_per_token / output_cost_per_token on the deployment)",
-                    extra={"fields": {"deployment": d.id}},
-                )
-        group_prices = {
-            name: [price_by_id[d.id] for d in group.deployments]
-            for name, group in registry.groups.items()
-        }
+        price_by_id, group_prices = _prices(registry, deployments)
         accounting = Accounting(settings, metrics)
         jwt = None
         if settings.general.jwt is not None:
@@ -74,6 +66,7 @@ class AppState:
 
             jwt = JwtVerifier(settings.general.jwt)
         return cls(
+            revision=Revision(revision_of(settings.file), time.time()),
             settings=settings,
             registry=registry,
             auth=Authenticator(settings.general, jwt=jwt, load_budgets=accounting.load_budgets),
@@ -91,6 +84,35 @@ class AppState:
                 lambda d: price_by_id[d.id].input + price_by_id[d.id].output,
             ),
             tracing=_tracing(settings),
+        )
+
+    def reloaded(self, settings: Settings, deployments: list[Deployment]) -> AppState:
+        """The state of a reloaded config, for requests that begin from now on: new model
+        groups, routes, fallbacks and auto routers; the router's state of every unchanged
+        deployment, and everything that outlives a config (the upstream client, keys, spend,
+        limits in flight, metrics), carried over. ``self`` keeps serving the requests that
+        began under it."""
+        registry = ModelRegistry(deployments)
+        price_by_id, group_prices = _prices(registry, deployments)
+        engine = RoutingEngine(
+            settings.router,
+            registry,
+            self.metrics,
+            lambda d: price_by_id[d.id],
+            previous=self.engine,
+        )
+        self.gate.reprice(group_prices)
+        auto_routers = build_auto_routers(
+            settings,
+            {name: group.deployments for name, group in registry.groups.items()},
+            lambda d: price_by_id[d.id].input + price_by_id[d.id].output,
+        )
+        return dataclasses.replace(
+            self,
+            settings=settings,
+            registry=registry,
+            engine=engine,
+            auto_routers=auto_routers,
         )
 
     def http_client(self) -> pllm_accel.HttpClient:
@@ -131,6 +153,26 @@ class AppState:
         if self.http is not None and self._loop is not None:
             pllm_accel.close_client(self._loop, self.http)
         self.http = None
+
+
+def _prices(
+    registry: ModelRegistry, deployments: list[Deployment]
+) -> tuple[dict[str, Price], dict[str, list[Price]]]:
+    """Each deployment's price by id, and each group's prices in member order."""
+    prices = PriceTable.load()
+    price_by_id: dict[str, Price] = {d.id: prices.for_deployment(d.config) for d in deployments}
+    for d in deployments:
+        if not price_by_id[d.id].known:
+            log.warning(
+                f"no price for model {d.upstream_model!r}: its cost is recorded as 0 "
+                "(set input_cost_per_token / output_cost_per_token on the deployment)",
+                extra={"fields": {"deployment": d.id}},
+            )
+    group_prices = {
+        name: [price_by_id[d.id] for d in group.deployments]
+        for name, group in registry.groups.items()
+    }
+    return price_by_id, group_prices
 
 
 def _tracing(settings: Settings) -> Tracing | None:

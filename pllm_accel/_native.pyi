@@ -158,6 +158,12 @@ class Router:
         max_ejected_percent: float = 50.0,
         exploration: float = 0.05,
     ) -> Router: ...
+    def reconfigure(
+        self,
+        groups: list[
+            tuple[str, str, list[tuple[int, tuple[float, int, int | None, int | None, int | None]]]]
+        ],
+    ) -> None: ...
     def pick(self, group: str, exclude: list[int], tokens: int) -> int: ...
     def report(
         self,

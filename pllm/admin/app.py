@@ -7,6 +7,7 @@ OpenAI-shaped JSON. The store is opened at lifespan startup and closed at shutdo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -14,17 +15,19 @@ from typing import Any
 
 import msgspec
 
+from pllm import reload
 from pllm.admin import budget_routes, key_routes, litellm, user_routes
 from pllm.admin.guard import Guard
 from pllm.admin.openapi import admin_document
 from pllm.admin.routing import LOCAL, Call, Caller, Reply, Route, Router, store_unavailable
-from pllm.admin.schemas import Health
+from pllm.admin.schemas import ConfigReload, Health
 from pllm.api.limits import check_head
 from pllm.api.openapi import HTML, SWAGGER_ASSETS, SWAGGER_CACHE, swagger_asset, swagger_html
-from pllm.config import Settings, load_settings
+from pllm.config import ConfigError, Settings, load_settings
 from pllm.errors import GatewayError
 from pllm.http import ClientDisconnected, Receive, Request, Scope, Send
 from pllm.observability.logging import configure_logging
+from pllm.revision import revision_of
 from pllm.store.engine import Store, StoreUnavailable, resolve_url
 from pllm.store.principals import AlreadyExists, NotFound
 from pllm.store.schema import open_at_head
@@ -63,6 +66,11 @@ class AdminApp:
             Route("GET", "/swagger/{file}", self._swagger_file, "Swagger UI's static files",
                   "Documentation", guarded=False, errors=(404,),
                   media=tuple({t.decode().split(";")[0]: 0 for t in SWAGGER_ASSETS.values()})),
+            Route("POST", "/admin/config/reload", self._reload_config, "Reload the config",
+                  "Operations", response=ConfigReload, errors=(409, 422),
+                  description="Re-reads the config file the gateway was started with and swaps "
+                  "it in without dropping a request; an invalid config is refused (422, every "
+                  "problem listed) and the running one keeps serving."),
         ]  # fmt: skip
         self.router = Router([*api_routes(), *docs])
         self._document: bytes | None = None
@@ -117,6 +125,31 @@ class AdminApp:
 
     async def _health(self, call: Call) -> Reply:
         return Reply(200, Health(status="ok" if self.store is not None else "starting"))
+
+    async def _reload_config(self, call: Call) -> Reply:
+        path = os.environ.get("PLLM_CONFIG") or self.settings.file
+        try:
+            settings, deployments = await asyncio.to_thread(reload.load, path)
+        except ConfigError as e:
+            return Reply(422, _reload_reply(reload.invalid(path, e)))
+        if reload.signal_supervisor():
+            outcome = reload.Outcome(
+                ok=True,
+                revision=revision_of(path),
+                warnings=[str(w) for w in settings.warnings],
+                models=len({d.model_name for d in deployments}),
+                deployments=len(deployments),
+            )
+            return Reply(202, _reload_reply(outcome, status="signalled"))
+        outcomes = await reload.reload_all(path)
+        if not outcomes:
+            raise GatewayError(
+                409,
+                "No gateway runs in this process to reload: send SIGHUP to `pllm serve`.",
+                code="no_gateway",
+            )
+        outcome = outcomes[0]
+        return Reply(200 if outcome.ok else 422, _reload_reply(outcome))
 
     async def _openapi(self, call: Call) -> Reply:
         if self._document is None:
@@ -211,6 +244,13 @@ def _as_gateway_error(e: Exception, req: Request) -> GatewayError:
         return store_unavailable()
     log.exception("admin API: unhandled error", extra={"fields": {"request_id": req.request_id}})
     return GatewayError(500, "The admin API failed to process the request.", code="internal_error")
+
+
+def _reload_reply(outcome: reload.Outcome, status: str | None = None) -> ConfigReload:
+    fields = outcome.as_json()
+    if status is not None:
+        fields["status"] = status
+    return ConfigReload(**fields)
 
 
 def build_admin_app(settings: Settings, *, store: Store | None = None) -> AdminApp:

@@ -344,3 +344,18 @@ class SpendLogPage(Output):
 
 class Health(Output):
     status: Literal["ok", "starting"]
+
+
+class ConfigReload(Output):
+    """What ``POST /admin/config/reload`` did."""
+
+    # reloaded: this process serves it now; signalled: the supervisor passes it to every
+    # worker (each reloads within a second); invalid: refused, the running config serves on.
+    status: Literal["reloaded", "signalled", "invalid"]
+    revision: str
+    problems: list[str]
+    warnings: list[str]
+    # Changed settings that apply only after a restart (listeners, database, ...).
+    restart_needed: list[str]
+    models: int
+    deployments: int

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 
 from pllm.call import Call
 from pllm.http import Receive, Request, Scope, Send
+from pllm.observability.metrics import Labels, snapshot
 from pllm.state import AppState
 
 _encode = msgspec.json.Encoder().encode
@@ -24,6 +26,8 @@ async def ready(state: AppState, req: Request, call: Call) -> None:
         "store": "connected" if state.accounting.store is not None else "unavailable",
         "models": len(state.registry.groups),
         "deployments": sum(len(g.deployments) for g in state.registry.groups.values()),
+        "config_revision": state.revision.hash,
+        "config_loaded_at": round(state.revision.loaded_at, 3),
     }
     await req.respond(200 if started else 503, _encode(body))
 
@@ -31,9 +35,24 @@ async def ready(state: AppState, req: Request, call: Call) -> None:
 def render_metrics(state: AppState) -> bytes:
     """The exposition text of this process: counters and histograms, and the gauges read
     now from the router, the admission queue, the limiter and the spend writer."""
-    queue = [("pllm_queue_depth", (), float(state.admission.queued()))]
-    samples = [*state.engine.samples(), *state.accounting.samples(state.gate), *queue]
-    return state.metrics.render(samples)
+    return state.metrics.render(gauges(state))
+
+
+def write_snapshot(state: AppState, path: Path) -> None:
+    """This worker's metrics, for the supervisor's ``/metrics`` (see
+    :func:`pllm.observability.metrics.render_merged`); renamed into place whole."""
+    partial = path.with_suffix(".tmp")
+    partial.write_bytes(snapshot(state.metrics, gauges(state)))
+    partial.replace(path)
+
+
+def gauges(state: AppState) -> list[tuple[str, Labels, float]]:
+    process = [
+        ("pllm_queue_depth", (), float(state.admission.queued())),
+        ("pllm_config_info", (("revision", state.revision.hash),), 1.0),
+        ("pllm_config_loaded_timestamp_seconds", (), state.revision.loaded_at),
+    ]
+    return [*state.engine.samples(), *state.accounting.samples(state.gate), *process]
 
 
 async def metrics(state: AppState, req: Request, call: Call) -> None:

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -53,6 +57,10 @@ _FAMILIES: dict[str, tuple[str, str]] = {
         "One upstream attempt, sent to answered (head), by model, deployment and outcome.",
     ),
     "pllm_queue_depth": ("gauge", "Requests waiting for an admission slot."),
+    "pllm_config_info": ("gauge", "1, labelled with the revision (hash) of the config served."),
+    "pllm_config_loaded_timestamp_seconds": ("gauge", "When the config served was loaded."),
+    "pllm_config_reloads_total": ("counter", "Config reloads, by result (ok, invalid)."),
+    "pllm_workers": ("gauge", "Worker processes running (with --workers > 1)."),
 }
 
 # OpenTelemetry's advisory bounds for GenAI durations (seconds).
@@ -143,3 +151,73 @@ def _histogram_rows(name: str, labels: Labels, h: _Histogram) -> list[str]:
     out.append(f"{name}_sum{_labels(labels)} {h.sum:g}")
     out.append(f"{name}_count{_labels(labels)} {h.count}")
     return out
+
+
+# --- several workers: each writes a snapshot, the supervisor merges them -----------------
+
+# Gauges that describe one shared thing rather than a share of the work: merged by taking
+# the worst (lowest score, an open circuit) or the earliest (load time) instead of summing.
+_MERGE_MIN = frozenset({"pllm_deployment_health_score", "pllm_config_loaded_timestamp_seconds"})
+_MERGE_MAX = frozenset({"pllm_deployment_circuit_open", "pllm_config_info"})
+
+
+def snapshot(metrics: Metrics, gauges: Iterable[tuple[str, Labels, float]]) -> bytes:
+    """This worker's counters, histograms and gauges, for the supervisor to merge."""
+    return msgspec.json.encode(
+        {
+            "counters": [[n, labels, v] for (n, labels), v in metrics.counters.items()],
+            "histograms": [
+                [n, labels, h.buckets, h.count, h.sum]
+                for (n, labels), h in metrics.histograms.items()
+            ],
+            "gauges": [[n, labels, v] for n, labels, v in gauges],
+        }
+    )
+
+
+def read_snapshots(directory: str) -> list[dict[str, Any]]:
+    """Every worker's latest snapshot in ``directory`` (a half-written one is skipped: the
+    writer renames a complete file into place, so that only happens to a corrupt file)."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(Path(directory).glob("metrics-*.json")):
+        try:
+            out.append(msgspec.json.decode(path.read_bytes()))
+        except (OSError, msgspec.DecodeError):
+            continue
+    return out
+
+
+def _labels_of(raw: list[list[str]]) -> Labels:
+    return tuple((k, v) for k, v in raw)
+
+
+def render_merged(snapshots: Iterable[dict[str, Any]], *, workers: int) -> bytes:
+    """One exposition for all workers: counters and histograms summed, gauges summed but for
+    those that describe one shared thing (see ``_MERGE_MIN``/``_MERGE_MAX``)."""
+    total = Metrics()
+    gauges: dict[tuple[str, Labels], float] = {}
+    for snap in snapshots:
+        for name, labels, value in snap.get("counters", ()):
+            total.inc(name, _labels_of(labels), value)
+        for name, labels, buckets, count, total_sum in snap.get("histograms", ()):
+            key = (name, _labels_of(labels))
+            h = total.histograms.get(key)
+            if h is None:
+                h = total.histograms[key] = _Histogram(_BOUNDS[name])
+            h.buckets = [a + b for a, b in zip(h.buckets, buckets, strict=True)]
+            h.count += count
+            h.sum += total_sum
+        for name, labels, value in snap.get("gauges", ()):
+            key = (name, _labels_of(labels))
+            seen = gauges.get(key)
+            if seen is None:
+                gauges[key] = value
+            elif name in _MERGE_MIN:
+                gauges[key] = min(seen, value)
+            elif name in _MERGE_MAX:
+                gauges[key] = max(seen, value)
+            else:
+                gauges[key] = seen + value
+    samples = [(name, labels, v) for (name, labels), v in gauges.items()]
+    samples.append(("pllm_workers", (), float(workers)))
+    return total.render(samples)

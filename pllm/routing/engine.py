@@ -91,6 +91,22 @@ def failure_outcome(err: GatewayError) -> tuple[Outcome, float]:
     return ("failure" if err.retryable else "neutral"), 0.0
 
 
+def _take_same(candidates: list[tuple[int, Deployment]] | None, d: Deployment) -> int | None:
+    """Removes and returns the index of the candidate configured exactly like ``d`` (its
+    place in the model list aside), if there is one."""
+    if not candidates:
+        return None
+    wanted = dataclasses.replace(d.config, index=0)
+    for at, (index, old) in enumerate(candidates):
+        if (
+            old.provider_name == d.provider_name
+            and dataclasses.replace(old.config, index=0) == wanted
+        ):
+            del candidates[at]
+            return index
+    return None
+
+
 @dataclasses.dataclass(slots=True)
 class Routed(Generic[T]):
     """The attempt that got a response: which deployment, when it began, and its result."""
@@ -123,39 +139,66 @@ class RoutingEngine:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.5),
+        previous: RoutingEngine | None = None,
     ) -> None:
+        """``previous``: the engine of the config this one replaces (a reload). The native
+        router carries over: a deployment whose config did not change keeps its index and
+        with it its health, circuit, latency and rpm/tpm window; requests begun under the
+        previous engine finish on it (its groups stay in the router under their own names)."""
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
         self.jitter = jitter
-        self.deployments: list[Deployment] = []
+        self.generation: int = 0 if previous is None else previous.generation + 1
+        # By native index: every deployment the router knows, those of earlier configs too.
+        self.deployments: list[Deployment] = [] if previous is None else list(previous.deployments)
+        self.prices: list[Price | None] = [] if previous is None else list(previous.prices)
+        kept = previous.kept_indices() if previous is not None else {}
         self.unsupported: dict[tuple[str, Endpoint], list[int]] = {}
         groups = []
-        # Each group's first deployment index: a wildcard-served name's deployments are by
-        # position in the group (Resolved.deployments).
-        self.offsets: dict[str, int] = {}
+        # A wildcard-served name's deployments are by position in the group
+        # (Resolved.deployments): each live index's position.
+        self.position: dict[int, int] = {}
+        self.group_of: dict[int, str] = {}
+        suffix = f"\0{self.generation}" if self.generation else ""
+        # The native router's name for each group of this generation.
+        self.native_names = {name: name + suffix for name in registry.groups}
         for name, group in registry.groups.items():
-            self.offsets[name] = len(self.deployments)
-            specs = []
-            for d in group.deployments:
-                index = len(self.deployments)
-                self.deployments.append(d)
+            members = []
+            for at, d in enumerate(group.deployments):
+                index = _take_same(kept.get(name), d)
+                if index is not None:
+                    self.deployments[index] = d
+                    self.prices[index] = price_of(d)
+                else:
+                    index = len(self.deployments)
+                    self.deployments.append(d)
+                    self.prices.append(price_of(d))
+                self.position[index] = at
+                self.group_of[index] = name
                 for endpoint in Endpoint:
                     if endpoint not in d.endpoints:
                         self.unsupported.setdefault((name, endpoint), []).append(index)
                 c = d.config
-                specs.append((c.weight, c.priority, c.rpm, c.tpm, c.max_in_flight))
-            groups.append((name, settings.strategy_for(name), specs))
+                members.append((index, (c.weight, c.priority, c.rpm, c.tpm, c.max_in_flight)))
+            groups.append((name + suffix, settings.strategy_for(name), members))
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
         self._resolved = registry.routes
-        # By deployment index, like the native router's.
-        self.prices = [price_of(d) for d in self.deployments]
-        # The breaker settings are the native router's keyword arguments, name for name.
-        self.native = pllm_accel.Router(
-            groups, **dataclasses.asdict(settings.breaker), exploration=settings.exploration
-        )
+        if previous is None:
+            # The breaker settings are the native router's keyword arguments, name for name.
+            self.native = pllm_accel.Router(
+                [
+                    (name, strategy, [spec for _, spec in members])
+                    for name, strategy, members in groups
+                ],
+                **dataclasses.asdict(settings.breaker),
+                exploration=settings.exploration,
+            )
+        else:
+            self.native = previous.native
+            self.native.reconfigure(groups)
         self.requests_in_flight = 0
         self.retries_in_flight = 0
         # Label tuples built once per (deployment, outcome), not per request.
@@ -222,7 +265,7 @@ class RoutingEngine:
         last: GatewayError | None = None
         while True:
             try:
-                index = self.native.pick(group, exclude, tokens)
+                index = self.native.pick(self.native_names.get(group, group), exclude, tokens)
             except pllm_accel.NoDeploymentAvailable as e:
                 if e.reason == "exhausted" and last is not None and self.may_retry(call):
                     exclude = list(base)  # every deployment tried: round again, after a pause
@@ -234,7 +277,7 @@ class RoutingEngine:
             dep = self.begin(call, group, index)
             price = self.prices[index]
             if named is not None and named.deployments is not None:
-                at = index - self.offsets[group]
+                at = self.position[index]
                 dep, price = named.deployments[at], named.prices[at]
                 call.served_by = call.model
             started = self.clock()
@@ -374,10 +417,21 @@ class RoutingEngine:
 
     # --- views -----------------------------------------------------------------------------
 
+    def live_health(self) -> list[pllm_accel.DeploymentHealth]:
+        """The native router's view of this config's deployments (not those a reload retired)."""
+        return [h for h in self.native.health() if h.deployment in self.position]
+
+    def kept_indices(self) -> dict[str, list[tuple[int, Deployment]]]:
+        """This config's deployments by group, for the engine of a reloaded config."""
+        kept: dict[str, list[tuple[int, Deployment]]] = {}
+        for index, name in self.group_of.items():
+            kept.setdefault(name, []).append((index, self.deployments[index]))
+        return kept
+
     def samples(self) -> list[tuple[str, Labels, float]]:
         """Gauges for ``/metrics``, read from the native router now."""
         out: list[tuple[str, Labels, float]] = []
-        for h in self.native.health():
+        for h in self.live_health():
             labels = (("model", h.group), ("deployment", self.deployments[h.deployment].id))
             out.append(("pllm_deployment_health_score", labels, round(h.score, 2)))
             out.append(("pllm_deployment_circuit_open", labels, 1.0 if h.state == "open" else 0.0))
@@ -393,7 +447,7 @@ class RoutingEngine:
         if now - self._group_health_at >= 1.0:
             self._group_health_at = now
             totals: dict[str, list[float]] = {}
-            for h in self.native.health():
+            for h in self.live_health():
                 score = 0.0 if h.state == "open" else h.score / 100
                 totals.setdefault(h.group, []).append(score)
             self._group_health = {g: sum(s) / len(s) for g, s in totals.items()}
@@ -412,5 +466,5 @@ class RoutingEngine:
                 "ejections": h.ejections,
                 "ttft_ms": None if h.ttft_ms is None else round(h.ttft_ms, 2),
             }
-            for h in self.native.health()
+            for h in self.live_health()
         ]

@@ -65,6 +65,11 @@ class Gate:
         # the request at the group's most expensive one.
         self._group_prices = group_prices
 
+    def reprice(self, group_prices: Mapping[str, Sequence[Price]]) -> None:
+        """A reloaded config's prices, for reservations from now on (those already taken
+        settle as they were made)."""
+        self._group_prices = group_prices
+
     def admit(
         self, principal: Principal, model: str, prompt_tokens: int, max_tokens: int | None
     ) -> Holds:

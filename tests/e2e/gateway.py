@@ -35,8 +35,15 @@ def deployment(name: str, model: str, **params: Any) -> dict[str, Any]:
 
 
 class GatewayProcess(Service):
-    def __init__(self, config_text: str, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config_text: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.args = args
         self.config = workdir / "config.yaml"
         self.config.write_text(config_text)
         self.log_path = workdir / "gateway.log"
@@ -63,6 +70,7 @@ class GatewayProcess(Service):
         cmd = [sys.executable, "-m", "pllm", "serve", "--config", str(self.config)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
         cmd += ["--admin-port", str(self.admin_port), "--metrics-port", str(self.metrics_port)]
+        cmd += self.args
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )

@@ -14,6 +14,8 @@ use crate::router::{DeploymentSpec, GroupSpec, HealthView, Outcome, Router as Co
 
 /// `(weight, priority, rpm, tpm, max_in_flight)` of one deployment.
 type DeploymentTuple = (f64, i64, Option<u64>, Option<u64>, Option<u32>);
+/// `(name, strategy, [(index, deployment tuple)])` of one reloaded group.
+type IndexedGroup = (String, String, Vec<(usize, DeploymentTuple)>);
 
 /// One deployment as `Router.health` sees it, for metrics and the admin view.
 #[pyclass(frozen, module = "pllm_accel._native")]
@@ -72,6 +74,21 @@ impl DeploymentHealth {
     }
 }
 
+fn parse_strategy(name: &str) -> PyResult<Strategy> {
+    Strategy::parse(name)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown routing strategy {name:?}")))
+}
+
+fn spec_of((weight, priority, rpm, tpm, max_in_flight): DeploymentTuple) -> DeploymentSpec {
+    DeploymentSpec {
+        weight,
+        priority,
+        rpm,
+        tpm,
+        max_in_flight,
+    }
+}
+
 fn ms(seconds: f64) -> u64 {
     (seconds.max(0.0) * 1000.0) as u64
 }
@@ -102,21 +119,8 @@ impl Router {
     ) -> PyResult<Self> {
         let mut specs = Vec::with_capacity(groups.len());
         for (name, strategy, deployments) in groups {
-            let strategy = Strategy::parse(&strategy).ok_or_else(|| {
-                PyValueError::new_err(format!("unknown routing strategy {strategy:?}"))
-            })?;
-            let deployments = deployments
-                .into_iter()
-                .map(
-                    |(weight, priority, rpm, tpm, max_in_flight)| DeploymentSpec {
-                        weight,
-                        priority,
-                        rpm,
-                        tpm,
-                        max_in_flight,
-                    },
-                )
-                .collect();
+            let strategy = parse_strategy(&strategy)?;
+            let deployments = deployments.into_iter().map(spec_of).collect();
             specs.push(GroupSpec {
                 name,
                 strategy,
@@ -142,6 +146,24 @@ impl Router {
         Ok(Self {
             inner: Mutex::new(router),
         })
+    }
+
+    /// Adds a reloaded config's groups, `(name, strategy, [(index, deployment tuple)])`: an
+    /// index already known keeps that deployment's state, the next free one starts a new one
+    /// (see the core router's `reconfigure`).
+    fn reconfigure(&self, groups: Vec<IndexedGroup>) -> PyResult<()> {
+        let mut layout = Vec::with_capacity(groups.len());
+        for (name, strategy, members) in groups {
+            let strategy = parse_strategy(&strategy)?;
+            let members = members
+                .into_iter()
+                .map(|(index, tuple)| (index, spec_of(tuple)))
+                .collect();
+            layout.push((name, strategy, members));
+        }
+        lock(&self.inner)
+            .reconfigure(layout)
+            .map_err(PyValueError::new_err)
     }
 
     /// The deployment to try next; raises `NoDeploymentAvailable` (with its `reason` and

@@ -48,6 +48,9 @@ pub struct GroupSpec {
     pub deployments: Vec<DeploymentSpec>,
 }
 
+/// A reloaded group: its name, strategy and members as `(deployment index, spec)`.
+pub type GroupLayout = (String, Strategy, Vec<(usize, DeploymentSpec)>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
@@ -104,6 +107,22 @@ pub struct DepState {
 pub const PROBE_INTERVAL_MS: u64 = 1000;
 
 impl DepState {
+    fn fresh(group: usize, spec: DeploymentSpec) -> Self {
+        Self {
+            group,
+            in_flight: 0,
+            window: RateWindow::default(),
+            health: Health::default(),
+            breaker: Breaker::default(),
+            swrr: 0.0,
+            cooldown_until_ms: 0,
+            gate_ms: 0,
+            limited: spec.rpm.is_some() || spec.tpm.is_some() || spec.max_in_flight.is_some(),
+            next_probe_ms: 0,
+            spec,
+        }
+    }
+
     fn suspect(&self, cfg: &BreakerConfig) -> bool {
         self.health.consecutive_failures >= cfg.consecutive_failures.max(1)
     }
@@ -190,6 +209,11 @@ pub struct Router {
     pub ejections_total: u64,
 }
 
+/// A group's name without the generation suffix a reload gives it (`name\0generation`).
+fn display_name(key: &str) -> &str {
+    key.split('\0').next().unwrap_or(key)
+}
+
 /// Longest 429 cool-down honoured; a provider asking for more is tried again sooner.
 const MAX_COOLDOWN_MS: u64 = 60_000;
 
@@ -207,21 +231,7 @@ impl Router {
             let mut members = Vec::new();
             for spec in g.deployments {
                 members.push(deps.len());
-                deps.push(DepState {
-                    group: gi,
-                    in_flight: 0,
-                    window: RateWindow::default(),
-                    health: Health::default(),
-                    breaker: Breaker::default(),
-                    swrr: 0.0,
-                    cooldown_until_ms: 0,
-                    gate_ms: 0,
-                    limited: spec.rpm.is_some()
-                        || spec.tpm.is_some()
-                        || spec.max_in_flight.is_some(),
-                    next_probe_ms: 0,
-                    spec,
-                });
+                deps.push(DepState::fresh(gi, spec));
             }
             by_name.insert(g.name.clone(), gi);
             states.push(GroupState {
@@ -248,6 +258,53 @@ impl Router {
         self.deps.len()
     }
 
+    /// Installs a new set of groups (a reloaded config) without losing what the router
+    /// learnt. Each member names its deployment index: an existing index keeps its state
+    /// (health, circuit, latency, rpm/tpm window, in flight) under the new spec, the next
+    /// free index starts a fresh deployment. Indices are never reused, so an attempt begun
+    /// before the reload reports to the deployment it was picked from, and a deployment the
+    /// new groups leave out keeps taking those reports (it drains) without being picked again.
+    ///
+    /// The new groups are added beside the old ones, which stay pickable by their names
+    /// for requests that began under them: callers give each generation its own names.
+    pub fn reconfigure(&mut self, groups: Vec<GroupLayout>) -> Result<(), String> {
+        for (name, strategy, members) in groups {
+            let gi = self.groups.len();
+            let mut indices = Vec::with_capacity(members.len());
+            for (index, spec) in members {
+                if index < self.deps.len() {
+                    let d = &mut self.deps[index];
+                    d.limited =
+                        spec.rpm.is_some() || spec.tpm.is_some() || spec.max_in_flight.is_some();
+                    d.spec = spec;
+                    d.group = gi;
+                } else if index == self.deps.len() {
+                    self.deps.push(DepState::fresh(gi, spec));
+                } else {
+                    return Err(format!(
+                        "deployment index {index} skips ahead of the {} known",
+                        self.deps.len()
+                    ));
+                }
+                indices.push(index);
+            }
+            if indices.is_empty() {
+                return Err(format!("group {name:?} has no deployment"));
+            }
+            // Candidates are gathered in member order, which round-robin relies on.
+            indices.sort_unstable();
+            indices.dedup();
+            self.by_name.insert(name.clone(), gi);
+            self.groups.push(GroupState {
+                name,
+                strategy,
+                members: indices,
+                cursor: 0,
+            });
+        }
+        Ok(())
+    }
+
     fn next_random(&mut self) -> f64 {
         // xorshift64*: deterministic, so tests and benchmarks repeat.
         self.rng ^= self.rng >> 12;
@@ -267,10 +324,9 @@ impl Router {
         };
         let mut candidates = std::mem::take(&mut self.scratch);
         candidates.clear();
-        // Members are consecutive indices. The common case costs a couple of comparisons per
-        // member; anything unusual (a gate set, a limit) takes the longer look.
-        let first = self.groups[gi].members[0];
-        for i in first..first + self.groups[gi].members.len() {
+        // The common case costs a couple of comparisons per member; anything unusual (a gate
+        // set, a limit) takes the longer look.
+        for &i in &self.groups[gi].members {
             let d = &mut self.deps[i];
             if d.gate_ms != 0 && !d.refresh_gate(now, &self.breaker) {
                 continue;
@@ -446,7 +502,7 @@ impl Router {
             };
             out.push(HealthView {
                 deployment: i,
-                group: self.groups[d.group].name.clone(),
+                group: display_name(&self.groups[d.group].name).to_owned(),
                 score: d.health.score(d.breaker.is_open()),
                 state,
                 in_flight: d.in_flight,

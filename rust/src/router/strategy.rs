@@ -79,17 +79,16 @@ pub fn choose(
 /// A latency sample older than this no longer describes the deployment.
 const STALE_MS: u64 = 30_000;
 
-/// The next candidate at or after the group's cursor, in member order. A group's members are
-/// consecutive indices and candidates come in member order, so one pass finds it.
+/// The next candidate at or after the group's cursor (a deployment index), wrapping round.
+/// A group's members are in ascending index order and candidates come in member order, so
+/// one pass finds it.
 fn round_robin(candidates: &[usize], group: &mut GroupState) -> usize {
-    let base = group.members[0];
-    let n = group.members.len();
     let chosen = candidates
         .iter()
         .copied()
-        .find(|&c| c - base >= group.cursor)
+        .find(|&c| c >= group.cursor)
         .unwrap_or(candidates[0]);
-    group.cursor = (chosen - base + 1) % n;
+    group.cursor = chosen + 1;
     chosen
 }
 

@@ -403,3 +403,61 @@ fn suspects_still_serve_when_nothing_else_can() {
     // Both failing and suspect: each request still tries them (until the breaker opens).
     assert!(attempts.iter().sum::<usize>() >= 6, "{attempts:?}");
 }
+
+/// A reload that keeps deployment 0, drops 1 and adds a new one as index 2.
+fn reloaded(r: &mut Router) {
+    let spec = DeploymentSpec::default();
+    r.reconfigure(vec![(
+        "g\0".to_string() + "1",
+        Strategy::RoundRobin,
+        vec![(0, spec.clone()), (2, spec)],
+    )])
+    .unwrap();
+}
+
+#[test]
+fn reconfigure_keeps_the_state_of_a_kept_deployment() {
+    let (mut r, _clock) = router(Strategy::RoundRobin, specs(2));
+    let i = r.pick("g", &[1], 0).unwrap();
+    assert_eq!(i, 0);
+    r.report(0, Outcome::Failure, 10.0, 5.0, 0, 0);
+    let held = r.pick("g", &[1], 0).unwrap(); // in flight across the reload
+    reloaded(&mut r);
+    assert_eq!(r.deployment_count(), 3);
+    let h = r.health();
+    assert_eq!(h[0].consecutive_failures, 1);
+    assert_eq!(h[0].in_flight, 1);
+    assert_eq!(h[0].group, "g");
+    // The attempt begun before the reload ends on the same deployment.
+    r.report(held, Outcome::Success, 10.0, 5.0, 0, 0);
+    assert_eq!(r.health()[0].in_flight, 0);
+    assert_eq!(r.health()[0].consecutive_failures, 0);
+}
+
+#[test]
+fn reconfigure_picks_only_the_new_members_under_the_new_name() {
+    let (mut r, _clock) = router(Strategy::RoundRobin, specs(2));
+    reloaded(&mut r);
+    let picked: Vec<usize> = (0..4)
+        .map(|_| {
+            let i = r.pick("g\u{0}1", &[], 0).unwrap();
+            r.report(i, Outcome::Success, 1.0, 1.0, 0, 0);
+            i
+        })
+        .collect();
+    assert_eq!(picked, vec![0, 2, 0, 2]);
+    // The old generation still picks among its own members for requests begun under it.
+    let old = r.pick("g", &[], 0).unwrap();
+    assert!(old == 0 || old == 1);
+}
+
+#[test]
+fn reconfigure_refuses_an_index_that_skips_ahead() {
+    let (mut r, _clock) = router(Strategy::RoundRobin, specs(1));
+    let bad = r.reconfigure(vec![(
+        "g\u{0}1".into(),
+        Strategy::RoundRobin,
+        vec![(5, DeploymentSpec::default())],
+    )]);
+    assert!(bad.is_err());
+}

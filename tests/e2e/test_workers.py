@@ -1,0 +1,154 @@
+"""`pllm serve --workers 2` against real processes: a supervisor and its workers.
+
+One `/metrics` for all workers (on the metrics port), SIGHUP reloading every worker, SIGTERM
+draining every worker, a dead worker replaced, workers that end with their supervisor even
+when it is killed, and a start on a busy port that says who holds it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.gateway import GatewayProcess, free_port
+from tests.e2e.test_drain import StreamReader
+from tests.e2e.test_reload import FAST, FRESH, SLOW, answers, config, wait_until
+
+WORKERS = ("--workers", "2")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def chat_over_new_connections(gateway: GatewayProcess, n: int) -> None:
+    """``n`` requests, each on its own connection, so the kernel spreads them over workers."""
+    for _ in range(n):
+        assert answers(gateway, "fast")
+
+
+def scrape(gateway: GatewayProcess) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def requests_total(metrics: dict[str, float]) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith("pllm_requests_total") and "fast" in k)
+
+
+def test_metrics_on_the_metrics_port_sum_every_worker(tmp_path: Path) -> None:
+    with GatewayProcess(config(tmp_path / "data", FAST), tmp_path, args=WORKERS) as gateway:
+        chat_over_new_connections(gateway, 20)
+        wait_until(lambda: requests_total(scrape(gateway)) == 20, 5.0)
+        metrics = scrape(gateway)
+        assert metrics["pllm_workers"] == 2
+        durations = [
+            v
+            for k, v in metrics.items()
+            if k.startswith("gen_ai_server_request_duration_seconds_count") and "fast" in k
+        ]
+        assert sum(durations) == 20
+
+
+def test_sighup_reloads_every_worker(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with GatewayProcess(config(data, FAST), tmp_path, args=WORKERS) as gateway:
+        assert gateway.proc is not None
+        gateway.config.write_text(config(data, FAST, FRESH))
+        os.kill(gateway.proc.pid, signal.SIGHUP)
+        # Every worker: ten connections in a row all find the new model.
+        wait_until(lambda: all(answers(gateway, "fresh") for _ in range(10)), 5.0)
+
+
+def test_sigterm_drains_every_worker_and_streams_complete(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with GatewayProcess(config(data, SLOW), tmp_path, args=WORKERS) as gateway:
+        assert gateway.proc is not None
+        readers = [StreamReader(gateway) for _ in range(4)]
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.first_chunk()
+        os.kill(gateway.proc.pid, signal.SIGTERM)
+        assert gateway.proc.wait(timeout=20) == 0
+        for r in readers:
+            r.join(timeout=5)
+            assert b"data: [DONE]" in r.data
+    with sqlite3.connect(data / "pllm.db") as db:
+        (rows,) = db.execute("SELECT count(*) FROM pllm_spend WHERE status = 200").fetchone()
+    assert rows == 4, "every stream's spend record was flushed"
+
+
+def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+    with GatewayProcess(config(tmp_path / "data", FAST), tmp_path, args=WORKERS) as gateway:
+        assert gateway.proc is not None
+        first = children(gateway.proc.pid)
+        assert len(first) == 2
+        os.kill(first[1], signal.SIGKILL)
+        wait_until(lambda: len(set(children(gateway.proc.pid)) - {first[1]}) == 2, 10.0)
+        chat_over_new_connections(gateway, 10)
+        assert "exited with signal SIGKILL" in gateway.logs()
+
+
+def test_workers_end_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    with GatewayProcess(config(tmp_path / "data", FAST), tmp_path, args=WORKERS) as gateway:
+        assert gateway.proc is not None
+        workers = children(gateway.proc.pid)
+        assert len(workers) == 2
+        gateway.proc.kill()
+        gateway.proc.wait()
+        wait_until(lambda: not any(alive(pid) for pid in workers), 15.0)
+        # The port is free for the next start.
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+            s.bind(("127.0.0.1", gateway.port))
+            s.listen()
+
+
+def test_a_start_on_a_busy_port_says_who_holds_it(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        gateway = GatewayProcess(config(tmp_path / "data", FAST), tmp_path)
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "pllm", "serve", "--config", str(gateway.config)),
+                *("--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"port {port} is not available" in done.stderr
+    assert f"held by pid {os.getpid()}" in done.stderr, done.stderr
