@@ -11,7 +11,7 @@
 //! function of its calls: tests drive it with made-up times, the binding with a real clock.
 //!
 //! [`SharedLimiter`] makes the same decisions on entity state kept in a file that every
-//! worker process of a host maps (see [`shared`]); [`monotonic_us`] is the clock they share.
+//! worker process of a host maps (see `shared.rs`); [`monotonic_us`] is the clock they share.
 
 mod bucket;
 mod segment;

@@ -356,28 +356,39 @@ impl SharedLimiter {
 
     /// `hash`'s slot, or where it can go: the first empty slot of its window, else an idle one.
     fn probe(&self, hash: u64, now_us: u64) -> Probe {
-        let mask = self.capacity - 1;
-        let home = hash as usize & mask;
-        let window = PROBE.min(self.capacity);
-        for i in 0..window {
-            let s = (home + i) & mask;
+        match self.scan(hash) {
+            Ok(s) => Probe::Found(s),
+            Err(Some(empty)) => Probe::Vacant(empty),
+            Err(None) => self
+                .window(hash)
+                .find(|&s| {
+                    self.slot(s)[S_IN_FLIGHT].load(Relaxed) == 0 && self.load(s).idle(now_us)
+                })
+                .map_or(Probe::Full, Probe::Vacant),
+        }
+    }
+
+    /// `hash`'s slot, or else the empty slot that ends its window early (slots are never
+    /// emptied, so it cannot be further on).
+    fn scan(&self, hash: u64) -> Result<usize, Option<usize>> {
+        for s in self.window(hash) {
             match self.slot(s)[S_HASH].load(Relaxed) {
-                h if h == hash => return Probe::Found(s),
-                0 => return Probe::Vacant(s),
+                h if h == hash => return Ok(s),
+                0 => return Err(Some(s)),
                 _ => {}
             }
         }
-        (0..window)
-            .map(|i| (home + i) & mask)
-            .find(|&s| self.slot(s)[S_IN_FLIGHT].load(Relaxed) == 0 && self.load(s).idle(now_us))
-            .map_or(Probe::Full, Probe::Vacant)
+        Err(None)
+    }
+
+    fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
+        let mask = self.capacity - 1;
+        let home = hash as usize & mask;
+        (0..PROBE.min(self.capacity)).map(move |i| (home + i) & mask)
     }
 
     fn find(&self, hash: u64) -> Option<usize> {
-        match self.probe(hash, 0) {
-            Probe::Found(s) => Some(s),
-            Probe::Vacant(_) | Probe::Full => None,
-        }
+        self.scan(hash).ok()
     }
 
     /// Makes slot `s` (empty or idle) a fresh entity of `hash`.
@@ -434,11 +445,12 @@ fn lock(segment: &Segment, pid: u64) -> LockGuard<'_> {
     let mut spins = 0u32;
     let mut waiting_since: Option<Instant> = None;
     loop {
-        let holder = match word.compare_exchange_weak(0, pid, Acquire, Relaxed) {
-            Ok(_) => return LockGuard { word },
-            Err(holder) => holder,
-        };
+        // Reading before trying keeps waiters from bouncing the cache line between cores.
+        let holder = word.load(Relaxed);
         if holder == 0 {
+            if word.compare_exchange_weak(0, pid, Acquire, Relaxed).is_ok() {
+                return LockGuard { word };
+            }
             continue;
         }
         spins += 1;
