@@ -166,6 +166,8 @@ def serve(
                 return supervisor.exit_with(busy)
         if metrics_port:
             log.info(f"Prometheus metrics on http://{host}:{metrics_port}/metrics")
+    if workers > supervisor.MAX_WORKERS:
+        return supervisor.exit_with(f"at most {supervisor.MAX_WORKERS} workers (asked: {workers})")
     if workers > 1:
         config = os.environ["PLLM_CONFIG"]
 

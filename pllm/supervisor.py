@@ -47,6 +47,8 @@ _PR_SET_PDEATHSIG = 1
 # A worker that dies within this long of its start counts as crash-looping.
 _STABLE_AFTER = 10.0
 _MAX_RESPAWN_PAUSE = 30.0
+# The shared limiter counts each worker's parallel requests in slots of its own.
+MAX_WORKERS = 64
 _SHM = "/dev/shm"  # noqa: S108 - mkdtemp makes a private directory in it
 
 
@@ -146,6 +148,7 @@ class Supervisor:
     def _look_after(self, w: _Worker, now: float) -> None:
         if w.respawn_at is not None:
             if now >= w.respawn_at:
+                self._forget(w.index)
                 w.process = self._spawn(w.index).process
                 w.started, w.respawn_at = now, None
             return
@@ -160,6 +163,17 @@ class Supervisor:
             extra={"fields": {"worker": w.index, "exit": code}},
         )
         w.respawn_at = now + pause
+
+    def _forget(self, index: int) -> None:
+        """Gives back the parallel-request slots a dead worker held in the shared limiter."""
+        limits = Path(self.directory) / "limits"
+        if limits.exists():
+            import pllm_accel
+
+            with contextlib.suppress(OSError, ValueError):
+                freed = pllm_accel.Limiter(shared=str(limits)).forget_worker(index)
+                if freed:
+                    log.info(f"worker {index}: {freed} parallel slots it held given back")
 
     def _send(self, signum: int) -> None:
         for w in self._children:

@@ -67,7 +67,8 @@ class AdminApp:
                   "Documentation", guarded=False, errors=(404,),
                   media=tuple({t.decode().split(";")[0]: 0 for t in SWAGGER_ASSETS.values()})),
             Route("POST", "/admin/config/reload", self._reload_config, "Reload the config",
-                  "Operations", response=ConfigReload, errors=(409, 422),
+                  "Operations", response=ConfigReload, errors=(409,),
+                  refusals=((422, "The config is invalid: `problems` lists every problem"),),
                   description="Re-reads the config file the gateway was started with and swaps "
                   "it in without dropping a request; an invalid config is refused (422, every "
                   "problem listed) and the running one keeps serving."),
@@ -140,7 +141,7 @@ class AdminApp:
                 models=len({d.model_name for d in deployments}),
                 deployments=len(deployments),
             )
-            return Reply(202, _reload_reply(outcome, status="signalled"))
+            return Reply(200, _reload_reply(outcome, status="signalled"))
         outcomes = await reload.reload_all(path)
         if not outcomes:
             raise GatewayError(

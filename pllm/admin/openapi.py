@@ -137,6 +137,9 @@ def _operation(
     error = schemas[Error]
     for status in sorted(_statuses(route)):
         responses[str(status)] = _json(error, _ERRORS[status])
+    for status, why in route.refusals:
+        assert route.response is not None
+        responses[str(status)] = _json(schemas[route.response], why)
     if not route.guarded:
         op["security"] = []
     op["responses"] = responses

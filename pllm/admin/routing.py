@@ -226,6 +226,8 @@ class Route:
     errors: tuple[int, ...] = ()
     # The media types of a reply that is not ``response``'s JSON (the documentation routes).
     media: tuple[str, ...] = ()
+    # Refusals answered in ``response``'s shape rather than as an error: (status, why).
+    refusals: tuple[tuple[int, str], ...] = ()
     segments: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

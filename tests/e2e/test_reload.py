@@ -181,6 +181,7 @@ def test_reload_metrics_name_the_revision(tmp_path: Path) -> None:
     with GatewayProcess(config(tmp_path / "data", FAST), tmp_path) as gateway:
         url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
         revision = get_json(f"{gateway.url}/ready")["config_revision"]
+        post_json(f"{gateway.admin_url}/admin/config/reload", "sk-wrong")  # both listen now
         with urllib.request.urlopen(url, timeout=5) as r:
             text = r.read().decode()
         assert f'pllm_config_info{{revision="{revision}"}} 1' in text

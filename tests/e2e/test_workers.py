@@ -12,11 +12,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 from tests.e2e.gateway import GatewayProcess, free_port
-from tests.e2e.test_drain import StreamReader
+from tests.e2e.tenancy import MASTER, Admin, chat
+from tests.e2e.test_drain import KEY, StreamReader
 from tests.e2e.test_reload import FAST, FRESH, SLOW, answers, config, wait_until
 
 WORKERS = ("--workers", "2")
@@ -152,3 +154,13 @@ def test_a_start_on_a_busy_port_says_who_holds_it(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"port {port} is not available" in done.stderr
     assert f"held by pid {os.getpid()}" in done.stderr, done.stderr
+
+
+def test_a_key_rpm_is_exact_across_four_workers(tmp_path: Path) -> None:
+    text = config(tmp_path / "data", FAST).replace(KEY, MASTER)
+    with GatewayProcess(text, tmp_path, args=("--workers", "4")) as gateway:
+        secret, _ = Admin(gateway).wait_ready().create_key(rpm=30)
+        time.sleep(1.0)  # every worker's key cache has refreshed from the store
+        statuses = [chat(gateway, secret, model="fast")[0] for _ in range(120)]
+    assert statuses.count(200) == 30, statuses
+    assert statuses.count(429) == 90
