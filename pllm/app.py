@@ -30,6 +30,7 @@ from pllm.pipeline import account
 from pllm.providers.anthropic.errors import as_anthropic_error
 from pllm.providers.registry import build_deployments
 from pllm.revision import Revision, revision_of
+from pllm.routing.host_share import HostShare
 from pllm.state import AppState
 
 Handler = Callable[[AppState, Request, Call], Awaitable[None]]
@@ -118,15 +119,19 @@ class GatewayApp:
         self.tracing = state.tracing
         self._reloading = asyncio.Lock()
         self._unregister: Callable[[], None] = lambda: None
-        self._snapshots: asyncio.Future[None] | None = None
+        self._sharing: list[asyncio.Future[None]] = []
 
-    def _start_snapshots(self) -> None:
-        """Under a supervisor (``--workers`` > 1), this worker's metrics go to the shared
-        directory once a second, where the supervisor's ``/metrics`` merges them."""
+    def _start_sharing(self) -> None:
+        """Under a supervisor (``--workers`` > 1): this worker's metrics go to the shared
+        directory once a second, where the supervisor's ``/metrics`` merges them, and its
+        deployments' ejections and cool-downs are exchanged with the other workers'."""
         directory = os.environ.get("PLLM_SHARED_DIR")
         if directory:
-            path = Path(directory) / f"metrics-{os.environ.get('PLLM_WORKER_INDEX', '0')}.json"
-            self._snapshots = asyncio.ensure_future(self._write_snapshots(path))
+            index = os.environ.get("PLLM_WORKER_INDEX", "0")
+            path = Path(directory) / f"metrics-{index}.json"
+            self._sharing.append(asyncio.ensure_future(self._write_snapshots(path)))
+            share = HostShare(directory, int(index))
+            self._sharing.append(asyncio.ensure_future(share.run(lambda: self.state.engine)))
 
     async def _write_snapshots(self, path: Path) -> None:
         try:
@@ -139,11 +144,11 @@ class GatewayApp:
         except OSError as e:
             log.error(f"cannot write metrics for the supervisor: {e}")
 
-    async def _stop_snapshots(self) -> None:
-        if self._snapshots is not None:
-            self._snapshots.cancel()
+    async def _stop_sharing(self) -> None:
+        for task in self._sharing:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._snapshots
+                await task
 
     async def reload(self, path: str) -> reload.Outcome:
         """Re-reads the config at ``path`` and swaps it in (see :mod:`pllm.reload`); an
@@ -286,7 +291,7 @@ class GatewayApp:
                 try:
                     await self.state.start()
                     self._unregister = reload.register(self.reload)
-                    self._start_snapshots()
+                    self._start_sharing()
                     # Startup objects live as long as the process: keep them out of GC passes.
                     gc.freeze()
                     # A request allocates a few hundred container objects that refcounting
@@ -299,7 +304,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._unregister()
-                await self._stop_snapshots()
+                await self._stop_sharing()
                 await self.state.stop()
                 self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})

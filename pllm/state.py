@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -141,6 +142,9 @@ class AppState:
         return not self.draining and self.started()
 
     async def start(self) -> None:
+        if os.environ.get("PLLM_SHARED_DIR") and self.engine.deployment_limiter is None:
+            # Workers of one host: deployments' limits too are held once for all of them.
+            self.engine.deployment_limiter = self.gate.limiter
         self.start_http()
         self.auth.start()
         await self.accounting.start(on_open=self.auth.attach)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Literal, Protocol, TypeVar
 
 import pllm_accel
 from pllm.call import Call
@@ -36,6 +37,8 @@ from pllm.observability.metrics import Labels, Metrics
 from pllm.pricing.table import Price
 from pllm.providers.codec import Deployment, Endpoint
 from pllm.routing.groups import ModelRegistry, Resolved
+
+log = logging.getLogger("pllm.routing")
 
 T = TypeVar("T")
 Attempt = Callable[[Deployment], Awaitable[T]]
@@ -91,6 +94,17 @@ def failure_outcome(err: GatewayError) -> tuple[Outcome, float]:
     return ("failure" if err.retryable else "neutral"), 0.0
 
 
+class DeploymentLimiter(Protocol):
+    """What the engine needs of a limiter shared by workers or instances (the shape of
+    ``pllm_accel.Limiter``)."""
+
+    def acquire(
+        self, entities: Sequence[tuple[str, int | None, int | None, int | None]], tokens: int
+    ) -> int | pllm_accel.Refusal: ...
+
+    def release(self, ticket: int, tokens_used: int = 0) -> bool: ...
+
+
 def _take_same(candidates: list[tuple[int, Deployment]] | None, d: Deployment) -> int | None:
     """Removes and returns the index of the candidate configured exactly like ``d`` (its
     place in the model list aside), if there is one."""
@@ -118,6 +132,8 @@ class Routed(Generic[T]):
     started: float
     result: T
     price: Price | None = None
+    # The deployment limiter's ticket (workers or instances sharing limits), else 0.
+    ticket: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -186,6 +202,21 @@ class RoutingEngine:
             groups.append((name + suffix, settings.strategy_for(name), members))
         self.sizes = {name: len(g.deployments) for name, g in registry.groups.items()}
         self._resolved = registry.routes
+        # Each live deployment's limits as a limiter entity, for those that have any.
+        self.limits: dict[int, tuple[str, int | None, int | None, int | None]] = {}
+        self.by_id: dict[str, list[int]] = {}
+        for index in self.position:
+            c = self.deployments[index].config
+            dep_id = self.deployments[index].id
+            self.by_id.setdefault(dep_id, []).append(index)
+            if c.rpm is not None or c.tpm is not None or c.max_in_flight is not None:
+                self.limits[index] = (f"deployment:{dep_id}", c.rpm, c.tpm, c.max_in_flight)
+        # Set when workers or instances share limits: each deployment's rpm, tpm and
+        # requests in flight are then also taken from it at pick time (the native router's
+        # own windows see this process's requests only).
+        self.deployment_limiter: DeploymentLimiter | None = (
+            previous.deployment_limiter if previous is not None else None
+        )
         if previous is None:
             # The breaker settings are the native router's keyword arguments, name for name.
             self.native = pllm_accel.Router(
@@ -263,6 +294,7 @@ class RoutingEngine:
         ``named``: the deployments of a wildcard group that send the requested name."""
         exclude = list(base)
         last: GatewayError | None = None
+        capped: pllm_accel.Refusal | None = None
         while True:
             try:
                 index = self.native.pick(self.native_names.get(group, group), exclude, tokens)
@@ -271,7 +303,21 @@ class RoutingEngine:
                     exclude = list(base)  # every deployment tried: round again, after a pause
                     await self.backoff(call)
                     continue
+                if last is None and capped is not None:
+                    return _GroupSpent(
+                        self.unavailable(group, "saturated", capped.retry_after), None
+                    )
                 return _GroupSpent(last or self.unavailable(group, e.reason, e.retry_after), None)
+            ticket = 0
+            if self.deployment_limiter is not None and index in self.limits:
+                got = self.deployment_limiter.acquire((self.limits[index],), tokens)
+                if not isinstance(got, int):
+                    # Other workers or instances used the deployment's limit: saturated here.
+                    self.native.report(index, "neutral", 0.0, 0.0, 0, tokens)
+                    exclude.append(index)
+                    capped = got
+                    continue
+                ticket = got
             if call.attempts:
                 self.metrics.inc("pllm_retries_total", (("model", group),))
             dep = self.begin(call, group, index)
@@ -285,7 +331,7 @@ class RoutingEngine:
                 result = await attempt(dep)
             except GatewayError as e:
                 outcome, wait = failure_outcome(e)
-                self.report(call, group, index, started, tokens, outcome, wait)
+                self.report(call, group, index, started, tokens, outcome, wait, ticket)
                 fallback = fallback_kind(e)
                 if fallback is not None or not e.retryable or not self.may_retry(call):
                     return _GroupSpent(e, fallback)
@@ -293,9 +339,9 @@ class RoutingEngine:
                 exclude.append(index)
                 continue
             except BaseException:
-                self.report(call, group, index, started, tokens, "neutral")
+                self.report(call, group, index, started, tokens, "neutral", ticket=ticket)
                 raise
-            return Routed(index, dep, group, call.attempts, started, result, price)
+            return Routed(index, dep, group, call.attempts, started, result, price, ticket)
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -340,7 +386,9 @@ class RoutingEngine:
     def finish(self, routed: Routed[T], call: Call, tokens: int, outcome: Outcome) -> None:
         """Reports how the successful attempt's response went, once it has been sent."""
         self.requests_in_flight -= 1
-        self.report(call, routed.group, routed.index, routed.started, tokens, outcome)
+        self.report(
+            call, routed.group, routed.index, routed.started, tokens, outcome, ticket=routed.ticket
+        )
 
     def report(
         self,
@@ -351,22 +399,33 @@ class RoutingEngine:
         tokens: int,
         outcome: Outcome,
         retry_after: float = 0.0,
+        ticket: int = 0,
     ) -> None:
-        """Ends one attempt: the native router's health, windows and latency, and metrics."""
+        """Ends one attempt: the native router's health, windows and latency, the shared
+        deployment limit's ticket, and metrics."""
         if call.attempts > 1:
             self.retries_in_flight -= 1
         now = self.clock()
         head = call.upstream_head_at or now
         usage = call.usage
+        used = usage.total_tokens if usage is not None else tokens
+        ejected = self.native.ejections_total if outcome == "failure" else 0
         self.native.report(
             index,
             outcome,
             (now - started) * 1000,
             (head - started) * 1000,
-            usage.total_tokens if usage is not None else tokens,
+            used,
             tokens,
             retry_after,
         )
+        if outcome == "failure" and self.native.ejections_total > ejected:
+            log.warning(
+                f"deployment {self.deployments[index].id} ejected after repeated failures",
+                extra={"fields": {"deployment": self.deployments[index].id, "model": group}},
+            )
+        if ticket and self.deployment_limiter is not None:
+            self.deployment_limiter.release(ticket, used)
         key = (index, outcome)
         labels = self._attempt_labels.get(key)
         if labels is None:
@@ -416,6 +475,27 @@ class RoutingEngine:
         return routed.price
 
     # --- views -----------------------------------------------------------------------------
+
+    def take_events(self) -> list[tuple[str, str, float]]:
+        """This process's ejections and 429 cool-downs since the last call, as
+        ``(kind, deployment id, until)`` (``until`` in seconds since the epoch), for other
+        workers and instances to :meth:`hold`."""
+        now = time.time()
+        return [
+            (kind, self.deployments[index].id, now + seconds)
+            for index, kind, seconds in self.native.take_events()
+            if index in self.position
+        ]
+
+    def hold(self, kind: str, deployment_id: str, until: float) -> None:
+        """Applies another worker's or instance's ejection or cool-down (``kind``, for the
+        log) of ``deployment_id`` until ``until`` (seconds since the epoch): the deployment
+        then takes only what no healthy peer can."""
+        seconds = until - time.time()
+        if seconds <= 0:
+            return
+        for index in self.by_id.get(deployment_id, ()):
+            self.native.hold(index, seconds)
 
     def live_health(self) -> list[pllm_accel.DeploymentHealth]:
         """The native router's view of this config's deployments (not those a reload retired)."""

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.gateway import GatewayProcess, free_port
+from tests.e2e.gateway import GatewayProcess, deployment, free_port
 from tests.e2e.tenancy import MASTER, Admin, chat
 from tests.e2e.test_drain import KEY, StreamReader
 from tests.e2e.test_reload import FAST, FRESH, SLOW, answers, config, wait_until
@@ -164,3 +164,46 @@ def test_a_key_rpm_is_exact_across_four_workers(tmp_path: Path) -> None:
         statuses = [chat(gateway, secret, model="fast")[0] for _ in range(120)]
     assert statuses.count(200) == 30, statuses
     assert statuses.count(429) == 90
+
+
+def attempts(gateway: GatewayProcess, deployment: str) -> float:
+    return sum(
+        v
+        for k, v in scrape(gateway).items()
+        if k.startswith("pllm_attempts_total") and f'deployment="{deployment}"' in k
+    )
+
+
+def test_an_ejection_by_one_worker_holds_the_deployment_back_in_all(tmp_path: Path) -> None:
+    broken = deployment(
+        "g", "openai/gpt-4o", api_key="sk-x", api_base=f"http://127.0.0.1:{free_port()}/v1"
+    )
+    good = deployment("g", "mock/good")
+    # Five failures in a row eject it: a worker that did not hear of another's ejection
+    # would go on sending it requests until it had seen its own five.
+    text = config(
+        tmp_path / "data", broken, good, num_retries=1, consecutive_failures=5, cooldown_time=60
+    )
+    with GatewayProcess(text, tmp_path, args=WORKERS) as gateway:
+        for _ in range(40):
+            assert answers(gateway, "g")
+            if "ejected after repeated failures" in gateway.logs():
+                break
+        assert gateway.logs().count("ejected after repeated failures") == 1
+        time.sleep(0.3)  # the other worker has heard of it (within 100 ms)
+        time.sleep(1.1)  # and both have written their metrics since
+        before = attempts(gateway, "g/0")
+        for _ in range(20):
+            assert answers(gateway, "g")
+        time.sleep(1.1)
+        assert attempts(gateway, "g/0") == before, "no worker sent it another request"
+        assert gateway.logs().count("ejected after repeated failures") == 1
+
+
+def test_a_deployment_rpm_is_exact_across_workers(tmp_path: Path) -> None:
+    limited = deployment("fast", "mock/fast", rpm=30)
+    text = config(tmp_path / "data", limited).replace(KEY, MASTER)
+    with GatewayProcess(text, tmp_path, args=WORKERS) as gateway:
+        statuses = [chat(gateway, MASTER, model="fast")[0] for _ in range(60)]
+    assert statuses.count(200) == 30, statuses
+    assert statuses.count(429) == 30

@@ -212,6 +212,21 @@ impl Router {
         Ok(())
     }
 
+    /// Ejections and 429 cool-downs since the last call: `(deployment, 'ejected' or
+    /// 'cooling', seconds it lasts)`.
+    fn take_events(&self) -> Vec<(usize, &'static str, f64)> {
+        let events = lock(&self.inner).take_events();
+        events
+            .into_iter()
+            .map(|(i, kind, ms)| (i, kind.as_str(), ms as f64 / 1000.0))
+            .collect()
+    }
+
+    /// Keeps `deployment` out of picks for `seconds` (another worker or instance ejected it).
+    fn hold(&self, deployment: usize, seconds: f64) {
+        lock(&self.inner).hold(deployment, ms(seconds));
+    }
+
     /// One entry per deployment, in order.
     fn health(&self) -> Vec<DeploymentHealth> {
         let views = lock(&self.inner).health();

@@ -206,6 +206,7 @@ pub struct Router {
     clock: Box<dyn Clock>,
     /// Reused by every pick, so a pick allocates nothing.
     scratch: Vec<usize>,
+    events: Vec<(usize, HeldBy, u64)>,
     pub ejections_total: u64,
 }
 
@@ -213,6 +214,27 @@ pub struct Router {
 fn display_name(key: &str) -> &str {
     key.split('\0').next().unwrap_or(key)
 }
+
+/// Why a deployment is held back, as [`Router::take_events`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBy {
+    Ejected,
+    CoolingDown,
+}
+
+impl HeldBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldBy::Ejected => "ejected",
+            HeldBy::CoolingDown => "cooling",
+        }
+    }
+}
+
+/// Events kept for [`Router::take_events`]; with nobody taking them, the oldest go.
+const MAX_EVENTS: usize = 1024;
+/// Longest hold taken from elsewhere: the longest ejection the breaker gives.
+const MAX_HOLD_MS: u64 = 300_000;
 
 /// Longest 429 cool-down honoured; a provider asking for more is tried again sooner.
 const MAX_COOLDOWN_MS: u64 = 60_000;
@@ -250,6 +272,7 @@ impl Router {
             rng: 0x9E37_79B9_7F4A_7C15,
             clock,
             scratch: Vec::new(),
+            events: Vec::new(),
             ejections_total: 0,
         }
     }
@@ -466,15 +489,44 @@ impl Router {
                     .on_failure(now, consecutive, may_eject, &self.breaker)
                 {
                     self.ejections_total += 1;
+                    let ms = d.breaker.ms_until_half_open(now).unwrap_or(0);
+                    self.record(idx, HeldBy::Ejected, ms);
                 }
             }
             Outcome::RateLimited { retry_after_ms } => {
-                d.cooldown_until_ms = now + retry_after_ms.clamp(1, MAX_COOLDOWN_MS);
+                let ms = retry_after_ms.clamp(1, MAX_COOLDOWN_MS);
+                d.cooldown_until_ms = now + ms;
                 d.breaker.on_neutral();
+                self.record(idx, HeldBy::CoolingDown, ms);
             }
             Outcome::Neutral => d.breaker.on_neutral(),
         }
         self.deps[idx].refresh_gate(now, &self.breaker);
+    }
+
+    fn record(&mut self, idx: usize, kind: HeldBy, ms: u64) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.remove(0);
+        }
+        self.events.push((idx, kind, ms));
+    }
+
+    /// The ejections and 429 cool-downs since the last call, as `(deployment, why, for how
+    /// many ms)`: what other workers and instances should hear of.
+    pub fn take_events(&mut self) -> Vec<(usize, HeldBy, u64)> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Keeps deployment `idx` out of picks for `ms` (at most [`MAX_HOLD_MS`]) because another
+    /// worker or instance ejected it or was told to back off: it then takes only the
+    /// requests no healthy peer can, as a cooling-down deployment does. Not an event itself.
+    pub fn hold(&mut self, idx: usize, ms: u64) {
+        let now = self.clock.now_ms();
+        let breaker = &self.breaker;
+        if let Some(d) = self.deps.get_mut(idx) {
+            d.cooldown_until_ms = d.cooldown_until_ms.max(now + ms.min(MAX_HOLD_MS));
+            d.refresh_gate(now, breaker);
+        }
     }
 
     /// Whether one more deployment of group `gi` may be ejected: never more than

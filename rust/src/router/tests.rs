@@ -461,3 +461,40 @@ fn reconfigure_refuses_an_index_that_skips_ahead() {
     )]);
     assert!(bad.is_err());
 }
+
+#[test]
+fn ejections_and_cool_downs_are_events_and_holds_keep_a_deployment_out() {
+    let (mut r, clock) = router(Strategy::RoundRobin, specs(2));
+    r.report(
+        0,
+        Outcome::RateLimited {
+            retry_after_ms: 2_000,
+        },
+        1.0,
+        1.0,
+        0,
+        0,
+    );
+    for _ in 0..5 {
+        r.report(1, Outcome::Failure, 1.0, 1.0, 0, 0);
+    }
+    let events = r.take_events();
+    assert_eq!(events[0], (0, HeldBy::CoolingDown, 2_000));
+    assert_eq!(events[1].0, 1);
+    assert_eq!(events[1].1, HeldBy::Ejected);
+    assert!(r.take_events().is_empty());
+    // A fresh router told of the hold keeps the deployment out for its length.
+    let (mut other, other_clock) = router(Strategy::RoundRobin, specs(2));
+    other.hold(0, 1_000);
+    for _ in 0..4 {
+        assert_eq!(pick_done(&mut other), 1);
+    }
+    other_clock.advance(1_001);
+    let picked: Vec<usize> = (0..2).map(|_| pick_done(&mut other)).collect();
+    assert!(picked.contains(&0));
+    assert!(
+        other.take_events().is_empty(),
+        "a hold is not an event of its own"
+    );
+    let _ = clock;
+}
