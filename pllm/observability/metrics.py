@@ -39,6 +39,10 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "pllm_limited_in_flight": ("gauge", "Requests holding a key/user/group limiter ticket."),
     "pllm_spend_records_written_total": ("counter", "Spend records written to the store."),
     "pllm_spend_records_pending": ("gauge", "Spend records spooled, not yet in the store."),
+    "pllm_spend_writer_lag_seconds": (
+        "gauge",
+        "How far the store is behind: seconds since the spool was last empty, while it is not.",
+    ),
     "pllm_spend_cost_usd_total": ("counter", "Cost of answered requests in USD, by model."),
     "gen_ai_client_token_usage_total": (
         "counter",
@@ -158,7 +162,9 @@ def _histogram_rows(name: str, labels: Labels, h: _Histogram) -> list[str]:
 # Gauges that describe one shared thing rather than a share of the work: merged by taking
 # the worst (lowest score, an open circuit) or the earliest (load time) instead of summing.
 _MERGE_MIN = frozenset({"pllm_deployment_health_score", "pllm_config_loaded_timestamp_seconds"})
-_MERGE_MAX = frozenset({"pllm_deployment_circuit_open", "pllm_config_info"})
+_MERGE_MAX = frozenset(
+    {"pllm_deployment_circuit_open", "pllm_config_info", "pllm_spend_writer_lag_seconds"}
+)
 
 
 def snapshot(metrics: Metrics, gauges: Iterable[tuple[str, Labels, float]]) -> bytes:

@@ -59,11 +59,19 @@ class SpendWriter:
         self._lost_logged = -_LOST_LOG_EVERY
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the drain runs
         self._write_pending = False  # a write of staged records is scheduled
+        self._caught_up_at = time.monotonic()  # when a drain pass last left nothing behind
 
     @property
     def rejected(self) -> int:
         """Lines that did not decode, moved to ``rejected.log``."""
         return self._spool.rejected
+
+    def lag(self) -> float:
+        """Seconds the store is behind: since the spool was last drained empty, while
+        records wait in it (0 when none does)."""
+        if self.pending() == 0:
+            return 0.0
+        return max(0.0, time.monotonic() - self._caught_up_at)
 
     def pending(self) -> int:
         """Records in the spool not yet acknowledged (estimated; see ``Spool.pending``)."""
@@ -197,6 +205,7 @@ class SpendWriter:
                         "skipped an unterminated %d-byte spend line left by a dead writer",
                         batch.torn_bytes,
                     )
+            self._caught_up_at = time.monotonic()
             return True
         finally:
             spool.release()

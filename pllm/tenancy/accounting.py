@@ -166,6 +166,7 @@ class Accounting:
         if self.writer is not None:
             out.append(("pllm_spend_records_written_total", (), float(self.writer.written)))
             out.append(("pllm_spend_records_pending", (), float(self.writer.pending())))
+            out.append(("pllm_spend_writer_lag_seconds", (), round(self.writer.lag(), 3)))
         return out
 
     # --- the store side -----------------------------------------------------------------
