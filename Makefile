@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres deploy-tools deploy-check fuzz bench bench-micro bench-rust clean
+.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres deps-redis deploy-tools deploy-check fuzz bench bench-micro bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,7 +45,11 @@ deps-postgres: ## PostgreSQL server binaries for the store tests (Debian's packa
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
-test-python: dev deps-postgres ## the pytest suite (unit, property and end-to-end tests)
+deps-redis: ## redis-server for the cluster tests (Debian's package; tests start it)
+	@command -v redis-server >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+
+test-python: dev deps-postgres deps-redis ## the pytest suite (unit, property and end-to-end tests)
 	$(BIN)/pytest -q
 
 # Deployment tools, cached in .tools/ (git-ignored): helm built from the Go module proxy,

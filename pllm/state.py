@@ -26,6 +26,7 @@ from pllm.tenancy.accounting import Accounting
 from pllm.tenancy.gate import Gate
 
 if TYPE_CHECKING:
+    from pllm.cluster.node import Node
     from pllm.observability.tracing import Tracing
 
 log = logging.getLogger("pllm.state")
@@ -53,6 +54,8 @@ class AppState:
     tracing: Tracing | None = None
     # The config file this state was built from, as /ready and /metrics name it.
     revision: Revision = field(default_factory=lambda: Revision("", time.time()))
+    # Several instances sharing a Redis (router_settings.redis_*); None: this one alone.
+    cluster: Node | None = None
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
@@ -66,7 +69,8 @@ class AppState:
             from pllm.auth.jwt import JwtVerifier  # PyJWT and cryptography only when used
 
             jwt = JwtVerifier(settings.general.jwt)
-        return cls(
+        cluster = _cluster(settings)
+        state = cls(
             revision=Revision(revision_of(settings.file), time.time()),
             settings=settings,
             registry=registry,
@@ -78,14 +82,23 @@ class AppState:
             ),
             metrics=metrics,
             accounting=accounting,
-            gate=Gate(accounting.ledger, group_prices, metrics),
+            gate=Gate(
+                accounting.ledger,
+                group_prices,
+                metrics,
+                limiter=cluster.limiter if cluster is not None else None,
+            ),
             auto_routers=build_auto_routers(
                 settings,
                 {name: group.deployments for name, group in registry.groups.items()},
                 lambda d: price_by_id[d.id].input + price_by_id[d.id].output,
             ),
             tracing=_tracing(settings),
+            cluster=cluster,
         )
+        if cluster is not None:
+            cluster.attach(state.engine)
+        return state
 
     def reloaded(self, settings: Settings, deployments: list[Deployment]) -> AppState:
         """The state of a reloaded config, for requests that begin from now on: new model
@@ -103,6 +116,8 @@ class AppState:
             previous=self.engine,
         )
         self.gate.reprice(group_prices)
+        if self.cluster is not None:
+            self.cluster.reloaded(engine, settings.file)
         auto_routers = build_auto_routers(
             settings,
             {name: group.deployments for name, group in registry.groups.items()},
@@ -148,8 +163,12 @@ class AppState:
         self.start_http()
         self.auth.start()
         await self.accounting.start(on_open=self.auth.attach)
+        if self.cluster is not None:
+            await self.cluster.start()
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.auth.stop()
         await self.accounting.stop()
         if self.tracing is not None:
@@ -177,6 +196,16 @@ def _prices(
         for name, group in registry.groups.items()
     }
     return price_by_id, group_prices
+
+
+def _cluster(settings: Settings) -> Node | None:
+    redis = settings.router.redis
+    if redis is None:
+        return None
+    # redis-py and the cluster code load only when a Redis is configured.
+    from pllm.cluster.node import Node
+
+    return Node(redis, settings.file)
 
 
 def _tracing(settings: Settings) -> Tracing | None:

@@ -29,6 +29,9 @@ async def ready(state: AppState, req: Request, call: Call) -> None:
         "config_revision": state.revision.hash,
         "config_loaded_at": round(state.revision.loaded_at, 3),
     }
+    if state.cluster is not None:
+        # Degraded still serves: each instance enforces its share of every limit.
+        body["redis"] = state.cluster.status()
     await req.respond(200 if started else 503, _encode(body))
 
 

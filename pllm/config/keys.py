@@ -133,11 +133,6 @@ LITELLM_GENERAL = frozenset(
 
 LITELLM_ROUTER = frozenset(
     {
-        "redis_host",
-        "redis_port",
-        "redis_password",
-        "redis_db",
-        "redis_url",
         "enable_pre_call_checks",
         "enable_pre_call_check",
         "optional_pre_call_checks",

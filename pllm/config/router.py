@@ -13,7 +13,7 @@ from typing import Any
 
 from pllm.config.problems import Problems, suggestion
 from pllm.config.reader import Reader
-from pllm.config.schema import BreakerSettings, RouterSettings
+from pllm.config.schema import BreakerSettings, RedisSettings, RouterSettings
 
 # pllm's strategy names first, then LiteLLM's aliases. The native router parses the same
 # names (a test checks that every one of these is accepted there).
@@ -56,7 +56,15 @@ ROUTER_KEYS = {
     "max_in_flight",
     "max_queue",
     "queue_timeout",
+    # LiteLLM's names for the Redis that instances share (pllm.cluster).
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "redis_db",
+    "redis_url",
 }
+# litellm_settings.cache_params keys that name the same Redis (LiteLLM's cache config).
+CACHE_PARAMS_KEYS = {"host": "redis_host", "port": "redis_port", "password": "redis_password"}
 PATH = "router_settings"
 
 
@@ -104,6 +112,40 @@ def parse_router(raw: Any, problems: Problems) -> RouterSettings:
         max_in_flight=r.integer("max_in_flight", minimum=1),
         max_queue=_integer(r, "max_queue", base.max_queue, 0),
         queue_timeout=r.number("queue_timeout", default=base.queue_timeout, minimum=0.0),
+        redis=parse_redis(raw, problems),
+    )
+
+
+def parse_redis(
+    raw: dict[str, Any], problems: Problems, cache_params: Any = None
+) -> RedisSettings | None:
+    """``router_settings.redis_*``, else LiteLLM's ``litellm_settings.cache_params``
+    (``type: redis``, host/port/password); None when neither names a Redis."""
+    section, path = raw, PATH
+    if not any(k.startswith("redis_") and raw.get(k) is not None for k in raw):
+        if not isinstance(cache_params, dict) or cache_params.get("type", "redis") != "redis":
+            return None
+        if cache_params.get("host") is None and cache_params.get("url") is None:
+            return None
+        section = {f"redis_{k}": v for k, v in cache_params.items() if k != "type"}
+        path = "litellm_settings.cache_params"
+    r = Reader(section, path, problems)
+    url = r.string("redis_url", secret=True)
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        # Never echo the URL: it may hold the password.
+        problems.add(f"{path}.redis_url", "must start with redis://, rediss:// or unix://")
+        url = None
+    base = RedisSettings()
+    port = r.integer("redis_port", default=base.port, minimum=1)
+    if port is not None and port > 65535:
+        problems.add(f"{path}.redis_port", "must be at most 65535")
+        port = base.port
+    return RedisSettings(
+        host=r.string("redis_host") or base.host,
+        port=base.port if port is None else port,
+        password=r.string("redis_password", secret=True),
+        db=_integer(r, "redis_db", base.db, 0),
+        url=url,
     )
 
 

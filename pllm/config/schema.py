@@ -183,6 +183,28 @@ class BreakerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """The Redis that several gateway instances share limits, budgets and health through
+    (:mod:`pllm.cluster`). ``url`` wins over host/port/password/db when both are given."""
+
+    host: str = "127.0.0.1"
+    port: int = 6379
+    password: str | None = field(default=None, repr=False)
+    db: int = 0
+    # redis://[:password@]host:port/db or rediss://…; may hold the password.
+    url: str | None = field(default=None, repr=False)
+
+    def where(self) -> str:
+        """host:port/db for logs, never the password."""
+        if self.url is None:
+            return f"{self.host}:{self.port}/{self.db}"
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        return f"{parts.hostname or '?'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+@dataclass(frozen=True, slots=True)
 class RouterSettings:
     default_strategy: str = "round-robin"
     strategies: Mapping[str, str] = field(default_factory=dict)
@@ -202,6 +224,8 @@ class RouterSettings:
     max_in_flight: int | None = None
     max_queue: int = 0
     queue_timeout: float = 1.0
+    # Several instances sharing one Redis (router_settings.redis_*); None: this instance alone.
+    redis: RedisSettings | None = None
 
     def strategy_for(self, group: str) -> str:
         return self.strategies.get(group, self.default_strategy)

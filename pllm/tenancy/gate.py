@@ -6,6 +6,8 @@ maximum cost on its budgets, and returns what it took as :class:`Holds`. ``relea
 every exit path — success, error, client abort, timeout — and gives back exactly that.
 With ``PLLM_SHARED_DIR`` set (the worker processes of ``pllm serve --workers N``), the limiter
 keeps its state in a file there that every worker maps, so a key's limits hold across workers.
+With a Redis shared by several instances the state passes in :mod:`pllm.cluster`'s limiter,
+which has the same interface and holds limits across instances.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import pllm_accel
 from pllm.budgets.ledger import BudgetAlert, BudgetExceeded, BudgetLedger, Reservation
@@ -33,6 +35,25 @@ def _entity_kind(entity: str) -> str:
     return entity.partition(":")[0]
 
 
+class Limiter(Protocol):
+    """:class:`pllm_accel.Limiter`'s interface, which the cluster's limiter has too."""
+
+    def acquire(
+        self,
+        entities: Sequence[tuple[str, int | None, int | None, int | None]],
+        tokens: int,
+        now: float | None = None,
+    ) -> int | pllm_accel.Refusal: ...
+
+    def release(self, ticket: int, tokens_used: int = 0, now: float | None = None) -> bool: ...
+
+    def in_flight(self, entity: str) -> int: ...
+
+    def in_flight_total(self) -> int: ...
+
+    def tracked(self) -> int: ...
+
+
 class Holds:
     """What one admitted request holds until it ends: a limiter ticket, a budget reservation."""
 
@@ -49,10 +70,13 @@ class Gate:
         ledger: BudgetLedger,
         group_prices: Mapping[str, Sequence[Price]],
         metrics: Metrics,
+        limiter: Limiter | None = None,
     ) -> None:
         shared_dir = os.environ.get("PLLM_SHARED_DIR")
-        self.limiter = (
-            pllm_accel.Limiter(
+        self.limiter: Limiter = (
+            limiter
+            if limiter is not None
+            else pllm_accel.Limiter(
                 shared=os.path.join(shared_dir, "limits"),
                 worker=int(os.environ.get("PLLM_WORKER_INDEX", "0")),
             )

@@ -182,7 +182,6 @@ general_settings:
   something_of_my_own: 1
 router_settings:
   routing_strategy: usage-based-routing-v2
-  redis_host: os.environ/REDIS_HOST_NOT_SET
   enable_tag_filtering: true
 litellm_settings: {drop_params: true, cache: true, callbacks: [otel]}
 mcp_servers: {zapier: {url: "https://mcp.zapier.com"}}
@@ -209,7 +208,6 @@ def test_litellm_keys_pllm_does_not_use_are_one_note(tmp_path: Path) -> None:
         "general_settings.use_redis_transaction_buffer",
         "general_settings.coordination_redis",
         "general_settings.pass_through_endpoints",
-        "router_settings.redis_host",
         "router_settings.enable_tag_filtering",
         "litellm_settings.drop_params",
         "litellm_settings.cache",
