@@ -50,7 +50,7 @@ _RESTART_ONLY: dict[str, tuple[str, ...] | None] = {
         "spend_flush_interval",
         "budget_alert_webhook",
     ),
-    "router": ("breaker", "exploration", "max_in_flight", "max_queue", "queue_timeout"),
+    "router": ("breaker", "exploration", "max_in_flight", "max_queue", "queue_timeout", "redis"),
 }
 _SECTION_NAMES = {
     "server": "server",

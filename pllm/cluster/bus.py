@@ -58,7 +58,7 @@ class Bus:
         self._outbox = []
         if take is not None:
             me = self.link.instance
-            out += [Message(me, kind, dep, until) for kind, dep, until in take()]
+            out += [Message(me, kind, dep, until) for kind, dep, until in take("instances")]
         return out
 
     async def publish(self) -> None:

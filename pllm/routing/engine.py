@@ -56,6 +56,7 @@ BROKEN_STREAM = frozenset(
         "upstream_error",
     }
 )
+_MAX_QUEUED_EVENTS = 1024
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
 _POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 
@@ -214,6 +215,7 @@ class RoutingEngine:
         # Set when workers or instances share limits: each deployment's rpm, tpm and
         # requests in flight are then also taken from it at pick time (the native router's
         # own windows see this process's requests only).
+        self._event_queues: dict[str, list[tuple[str, str, float]]] = {}
         self.deployment_limiter: DeploymentLimiter | None = (
             previous.deployment_limiter if previous is not None else None
         )
@@ -476,16 +478,24 @@ class RoutingEngine:
 
     # --- views -----------------------------------------------------------------------------
 
-    def take_events(self) -> list[tuple[str, str, float]]:
-        """This process's ejections and 429 cool-downs since the last call, as
+    def take_events(self, consumer: str = "") -> list[tuple[str, str, float]]:
+        """This process's ejections and 429 cool-downs since ``consumer``'s last call, as
         ``(kind, deployment id, until)`` (``until`` in seconds since the epoch), for other
-        workers and instances to :meth:`hold`."""
+        workers and instances to :meth:`hold`. Each consumer (the workers' exchange, the
+        instances' bus) gets every event; one that stops asking keeps only the latest."""
         now = time.time()
-        return [
+        fresh = [
             (kind, self.deployments[index].id, now + seconds)
             for index, kind, seconds in self.native.take_events()
             if index in self.position
         ]
+        queues = self._event_queues
+        queues.setdefault(consumer, [])
+        for queue in queues.values():
+            queue.extend(fresh)
+            del queue[:-_MAX_QUEUED_EVENTS]
+        out, queues[consumer] = queues[consumer], []
+        return out
 
     def hold(self, kind: str, deployment_id: str, until: float) -> None:
         """Applies another worker's or instance's ejection or cool-down (``kind``, for the

@@ -39,7 +39,7 @@ class HostShare:
 
     def tick(self, engine: RoutingEngine) -> None:
         now = time.time()
-        fresh = engine.take_events()
+        fresh = engine.take_events("workers")
         if fresh or any(until <= now for _, _, until in self.mine):
             self.mine = [e for e in self.mine if e[2] > now] + fresh
             partial = self.own.with_suffix(".tmp")

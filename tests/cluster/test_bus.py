@@ -18,7 +18,7 @@ class FakeEngine:
         self.held: list[tuple[str, str, float]] = []
         self.deployment_limiter: object = None
 
-    def take_events(self) -> list[tuple[str, str, float]]:
+    def take_events(self, consumer: str = "") -> list[tuple[str, str, float]]:
         out, self.events = self.events, []
         return out
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.e2e.gateway import GatewayProcess, deployment, free_port
 from tests.e2e.tenancy import MASTER, Admin, chat
 from tests.e2e.test_drain import KEY, StreamReader
-from tests.e2e.test_reload import FAST, FRESH, SLOW, answers, config, wait_until
+from tests.e2e.test_reload import FAST, FRESH, SLOW, answers, config, post_json, wait_until
 
 WORKERS = ("--workers", "2")
 
@@ -88,6 +88,11 @@ def test_sighup_reloads_every_worker(tmp_path: Path) -> None:
         os.kill(gateway.proc.pid, signal.SIGHUP)
         # Every worker: ten connections in a row all find the new model.
         wait_until(lambda: all(answers(gateway, "fresh") for _ in range(10)), 5.0)
+        # The admin API (in worker 0) asks the supervisor, which reloads every worker.
+        gateway.config.write_text(config(data, FAST, deployment("other", "mock/other")))
+        status, body = post_json(f"{gateway.admin_url}/admin/config/reload", KEY)
+        assert status == 200 and body["status"] == "signalled", body
+        wait_until(lambda: all(answers(gateway, "other") for _ in range(10)), 5.0)
 
 
 def test_sigterm_drains_every_worker_and_streams_complete(tmp_path: Path) -> None:
