@@ -14,6 +14,7 @@ from pllm.usage import Usage
 class Call:
     __slots__ = (
         "attempts",
+        "cache_hit",
         "cost",
         "deadline",
         "deployment",
@@ -43,3 +44,5 @@ class Call:
         # The pipeline, from the reply or the stream: tokens used and their cost in USD.
         self.usage: Usage | None = None
         self.cost: float | None = None
+        # The response cache: answered from a cached entry.
+        self.cache_hit = False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pllm_accel
 from pllm.auth.authenticator import Authenticator
+from pllm.cache.service import ResponseCache
 from pllm.capacity import worker_capacity
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
@@ -56,6 +57,8 @@ class AppState:
     revision: Revision = field(default_factory=lambda: Revision("", time.time()))
     # Several instances sharing a Redis (router_settings.redis_*); None: this one alone.
     cluster: Node | None = None
+    # The response cache (litellm_settings.cache); None: off.
+    cache: ResponseCache | None = None
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
@@ -95,6 +98,7 @@ class AppState:
             ),
             tracing=_tracing(settings),
             cluster=cluster,
+            cache=ResponseCache(settings.cache, metrics) if settings.cache is not None else None,
         )
         if cluster is not None:
             cluster.attach(state.engine)
@@ -173,6 +177,8 @@ class AppState:
         await self.accounting.stop()
         if self.tracing is not None:
             await self.tracing.shutdown()
+        if self.cache is not None:
+            await self.cache.close()
         if self.http is not None and self._loop is not None:
             pllm_accel.close_client(self._loop, self.http)
         self.http = None

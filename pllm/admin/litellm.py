@@ -261,6 +261,7 @@ def _spend_log(r: s.SpendLogRow) -> ls.SpendLog:
         startTime=_iso(r.ts) or "",
         endTime=_iso(r.ts + r.latency_ms / 1000) or "",
         status="success" if r.status < 400 else "failure",
+        cache_hit=str(r.cache_hit),
     )
 
 

@@ -215,3 +215,4 @@ class SpendLog(Output):
     startTime: str
     endTime: str
     status: str
+    cache_hit: str  # LiteLLM's "True" / "False": answered from the response cache

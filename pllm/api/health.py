@@ -55,7 +55,8 @@ def gauges(state: AppState) -> list[tuple[str, Labels, float]]:
         ("pllm_config_info", (("revision", state.revision.hash),), 1.0),
         ("pllm_config_loaded_timestamp_seconds", (), state.revision.loaded_at),
     ]
-    return [*state.engine.samples(), *state.accounting.samples(state.gate), *process]
+    cache = state.cache.samples() if state.cache is not None else []
+    return [*state.engine.samples(), *state.accounting.samples(state.gate), *process, *cache]
 
 
 async def metrics(state: AppState, req: Request, call: Call) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from pllm.config.cache import CACHE_KEYS, parse_cache
 from pllm.config.general import GENERAL_KEYS, parse_general
 from pllm.config.interpolate import interpolate
 from pllm.config.keys import (
@@ -101,9 +102,11 @@ def parse_settings(
     active = {d.model_name for d in deployments}
     router = prune_chains(router, configured, active, problems, notes)
     litellm = raw.get("litellm_settings")
+    cache = None
     if isinstance(litellm, dict):
-        # LiteLLM's module settings (callbacks, caching, ...): none is pllm's.
-        ignored.litellm += [f"litellm_settings.{k}" for k in litellm]
+        # LiteLLM's module settings (callbacks, ...): pllm reads only the response cache's.
+        cache = parse_cache(litellm, env, problems, ignored.litellm)
+        ignored.litellm += [f"litellm_settings.{k}" for k in litellm if k not in CACHE_KEYS]
     if raw.get("environment_variables"):
         notes.append(
             "environment_variables is not applied by pllm: set the variables in the "
@@ -116,6 +119,7 @@ def parse_settings(
         general=general,
         server=server,
         router=router,
+        cache=cache,
         notes=tuple(notes),
         warnings=tuple(problems.warnings),
     )

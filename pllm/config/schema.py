@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pllm.config.cache import CacheSettings
 from pllm.config.problems import Problem
 
 DEFAULT_MAX_REQUEST_BODY = 20 * 1024 * 1024
@@ -238,6 +239,7 @@ class Settings:
     general: GeneralSettings = GeneralSettings()
     server: ServerSettings = ServerSettings()
     router: RouterSettings = RouterSettings()
+    cache: CacheSettings | None = None  # litellm_settings.cache (pllm.config.cache)
     # Human-readable notes for the startup log (skipped entries, ignored keys).
     notes: tuple[str, ...] = ()
     # What serves without being refused, but not as configured (unset credential variables).

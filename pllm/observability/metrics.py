@@ -65,6 +65,12 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "pllm_config_loaded_timestamp_seconds": ("gauge", "When the config served was loaded."),
     "pllm_config_reloads_total": ("counter", "Config reloads, by result (ok, invalid)."),
     "pllm_workers": ("gauge", "Worker processes running (with --workers > 1)."),
+    "pllm_cache_hits_total": ("counter", "Requests answered from the cache, by model and type."),
+    "pllm_cache_misses_total": ("counter", "Cache lookups that found nothing, by model and type."),
+    "pllm_cache_stores_total": ("counter", "Answers stored in the cache, by model and type."),
+    "pllm_cache_stored_bytes_total": ("counter", "Bytes stored in the cache, by model and type."),
+    "pllm_cache_evictions_total": ("counter", "Entries evicted by the cache's size bound."),
+    "pllm_cache_bytes": ("gauge", "Bytes the in-process cache holds, by model and type."),
 }
 
 # OpenTelemetry's advisory bounds for GenAI durations (seconds).

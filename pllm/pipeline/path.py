@@ -8,6 +8,9 @@ not, whichever provider serves it, goes through the same steps:
 2. **gate**      the principal may use it; its key/user/group limits give a ticket and its
                  budgets a reservation of the maximum cost (403/429 otherwise) — before any
                  queueing, so a request over its limits never waits for a slot;
+   **cache**     (``litellm_settings.cache``) only now, once the request is known to be
+                 allowed, the response cache is consulted: a hit is answered from it (cost 0,
+                 no tokens against tpm) and skips the steps up to 7;
 3. **admit**     load shedding: a slot among ``max_in_flight``, or a short queue, or 503;
 4. **route**     pick a deployment and forward the request to it (:mod:`.forward`: the codec
                  builds it, the native client or an in-process target sends it, the head of
@@ -37,11 +40,12 @@ from pllm.pipeline.disconnect import DisconnectWatch
 from pllm.pipeline.forward import Reply, Streaming, forward, forward_traced
 from pllm.pipeline.relay import relay
 from pllm.providers.codec import Endpoint
-from pllm.providers.surface import Surface
+from pllm.providers.surface import OPENAI, Surface
 from pllm.routing.engine import BROKEN_STREAM, Outcome, Routed
 from pllm.usage import prompt_tokens_estimate, reply_cap
 
 if TYPE_CHECKING:
+    from pllm.cache.service import Plan
     from pllm.state import AppState
 
 
@@ -70,21 +74,30 @@ async def serve(
     else:
         holds = state.tracing.gate(state.gate.admit, call.principal, model, prompt, cap)
     try:
+        plan = None
+        if state.cache is not None and surface is OPENAI:  # after the gate, never before
+            plan = state.cache.plan(call, endpoint.value, model, payload, req.headers)
+            if plan is not None and (entry := await state.cache.find(plan)) is not None:
+                await state.cache.answer(req, call, plan, entry, stream)
+                return
         if not state.admission.try_acquire():  # 3. admit
             await state.admission.acquire(req)
         try:
             if not stream:
-                await _answer(state, req, call, surface, endpoint, payload, tokens)
+                await _answer(state, req, call, surface, endpoint, payload, tokens, plan)
                 return
             # A stream ends early, and cancels its upstream request, when the client leaves.
             with DisconnectWatch(req.receive) as watch:
-                await _answer(state, req, call, surface, endpoint, payload, tokens)
+                await _answer(state, req, call, surface, endpoint, payload, tokens, plan)
             if watch.fired:
                 req.error = "client_disconnected"
+            elif plan is not None and req.error is None and state.cache is not None:
+                await state.cache.put(plan, None, call.usage)  # a stream that completed
         finally:
             state.admission.release()
     finally:
-        state.gate.release(holds, call.usage, call.cost)  # 7. release
+        # 7. release; a cache hit used no tokens
+        state.gate.release(holds, None if call.cache_hit else call.usage, call.cost)
 
 
 async def _answer(
@@ -95,6 +108,7 @@ async def _answer(
     endpoint: Endpoint,
     payload: dict[str, Any],
     tokens: int,
+    plan: Plan | None,
 ) -> None:
     # 4. route: pick → forward, retried and fallen back until a deployment answers.
     attempt = functools.partial(
@@ -111,6 +125,8 @@ async def _answer(
         routed = await state.engine.route(call, endpoint, tokens, attempt)
     finally:
         req.extra_headers = _served_headers(call)
+        if plan is not None:
+            req.extra_headers += plan.miss_headers()
     outcome: Outcome = "neutral"
     try:
         answer = routed.result
@@ -120,8 +136,11 @@ async def _answer(
             extra = (("x-pllm-cost", repr(round(cost, 10))),) if cost is not None else ()
             await req.respond(200, answer.body, extra=extra)
             outcome = "success"
+            if plan is not None and state.cache is not None:
+                await state.cache.put(plan, answer.body, answer.usage)
         else:  # 5. relay
-            await relay(req, call, answer, surface)
+            tap = state.cache.collect(plan) if plan is not None and state.cache else None
+            await relay(req, call, answer, surface, tap)
             outcome = "failure" if req.error in BROKEN_STREAM else "success"
     finally:
         if call.cost is None:  # a stream's usage is known once it ended (or was cut)
@@ -167,7 +186,7 @@ def account(state: AppState, req: Request, call: Call) -> None:
         ttft = call.upstream_head_at - req.started_at
         metrics.observe("gen_ai_server_time_to_first_token_seconds", (("model", model),), ttft)
     usage = call.usage
-    if usage is not None:
+    if usage is not None and not call.cache_hit:
         token_labels = _TOKEN_LABELS.get(model) or _token_labels(model)
         metrics.inc("gen_ai_client_token_usage_total", token_labels[0], usage.prompt_tokens)
         metrics.inc("gen_ai_client_token_usage_total", token_labels[1], usage.completion_tokens)

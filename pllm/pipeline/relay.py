@@ -11,6 +11,7 @@ what was generated.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 
@@ -69,7 +70,14 @@ def _shutting_down() -> GatewayError:
     )
 
 
-async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface) -> None:
+async def relay(
+    req: Request,
+    call: Call,
+    streaming: Streaming,
+    surface: Surface,
+    tap: Callable[[bytes], None] | None = None,
+) -> None:
+    """``tap``: sees every frame sent to the client (the response cache's collector)."""
     source, translator = streaming.source, streaming.translator
     failure: GatewayError | None = None
     await req.start_stream()
@@ -83,6 +91,8 @@ async def relay(req: Request, call: Call, streaming: Streaming, surface: Surface
                 # Fed even when empty (cheaper than asking first: most polls bring data).
                 out = translator.feed(batch)
                 if out:
+                    if tap is not None:
+                        tap(out)
                     await req.send_chunk(out)
                 elif not batch:
                     await source.wait()

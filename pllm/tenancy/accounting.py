@@ -154,6 +154,7 @@ class Accounting:
                 ),
                 attempts=call.attempts,
                 streamed=call.stream,
+                cache_hit=call.cache_hit,
                 error=req.error,
             )
         )

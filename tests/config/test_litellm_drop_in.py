@@ -210,9 +210,10 @@ def test_litellm_keys_pllm_does_not_use_are_one_note(tmp_path: Path) -> None:
         "general_settings.pass_through_endpoints",
         "router_settings.enable_tag_filtering",
         "litellm_settings.drop_params",
-        "litellm_settings.cache",
     ):
         assert key in litellm, key
+    # The response cache is pllm's (pllm.config.cache): read, not ignored.
+    assert "litellm_settings.cache" not in litellm and s.cache is not None
     unknown = next(n for n in s.notes if n.startswith("ignored keys"))
     assert "model_list[0].litellm_params.some_vendor_thing" in unknown
     assert "general_settings.something_of_my_own" in unknown
