@@ -106,6 +106,8 @@ class Supervisor:
         metrics = self._serve_metrics() if self.metrics is not None else None
         try:
             self._children = [self._spawn(i) for i in range(self.workers)]
+            if self._stopping:
+                self._send(signal.SIGTERM)  # it came while the workers were being started
             return self._watch_children()
         finally:
             if metrics is not None:
