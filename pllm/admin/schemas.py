@@ -359,3 +359,29 @@ class ConfigReload(Output):
     restart_needed: list[str]
     models: int
     deployments: int
+
+class CacheQuery(Input):
+    # Both left out: every entry. model: one model group's; key: one x-litellm-cache-key.
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    key: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+
+
+class CacheCleared(Output):
+    deleted: int
+
+
+class CacheStats(Output):
+    """The response cache of the process serving the admin API (``local``: that worker's)."""
+
+    type: Literal["local", "redis"]
+    scope: Literal["global", "key", "user", "group"]
+    hits: int
+    misses: int
+    stores: int
+    evictions: int
+    # local: entries and bytes held, and the bound; redis: whether it is reachable.
+    entries: int | None = None
+    bytes: int | None = None
+    max_bytes: int | None = None
+    redis_up: bool | None = None
+

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from pllm.cache.store import CacheUnavailable
 from pllm.config.cache import CacheSettings
 
 if TYPE_CHECKING:
@@ -97,18 +98,22 @@ class RedisStore:
             self._failed(e)
 
     async def clear(self, prefix: str, suffix: str = "") -> int:
-        """Raises when Redis is unreachable (the admin call fails rather than lie)."""
+        """Raises :class:`CacheUnavailable` when Redis is unreachable (the admin call fails
+        rather than lie)."""
         deleted = 0
         batch: list[bytes] = []
-        async for key in self.client.scan_iter(
-            match=f"{_glob_escape(prefix)}*{_glob_escape(suffix)}", count=1000
-        ):
-            batch.append(key)
-            if len(batch) >= 1000:
+        pattern = f"{_glob_escape(prefix)}*{_glob_escape(suffix)}"
+        try:
+            async for key in self.client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += await self.client.delete(*batch)
+                    batch.clear()
+            if batch:
                 deleted += await self.client.delete(*batch)
-                batch.clear()
-        if batch:
-            deleted += await self.client.delete(*batch)
+        except self._errors as e:
+            self._failed(e)
+            raise CacheUnavailable from None
         return deleted
 
     def stats(self) -> dict[str, int]:

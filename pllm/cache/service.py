@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pllm.cache import registry
 from pllm.cache.control import Control, control_of
 from pllm.cache.entry import Entry, decode, encode, make_entry
 from pllm.cache.key import cache_key, model_tag
@@ -36,6 +37,14 @@ log = logging.getLogger("pllm.cache")
 
 HIT = (b"x-pllm-cache", b"hit")
 MISS = (b"x-pllm-cache", b"miss")
+
+
+_COUNTERS = {
+    "pllm_cache_hits_total": "hits",
+    "pllm_cache_misses_total": "misses",
+    "pllm_cache_stores_total": "stores",
+    "pllm_cache_evictions_total": "evictions",
+}
 
 
 class Plan:
@@ -94,6 +103,7 @@ class ResponseCache:
                 store = LocalStore(settings.max_bytes, on_evict=self._evicted)
         self.store = store
         self._labels: dict[str, Labels] = {}
+        registry.register(self)
 
     def _model_labels(self, model: str) -> Labels:
         labels = self._labels.get(model)
@@ -121,9 +131,12 @@ class ResponseCache:
             return None
         control = control_of(payload, headers)
         scope = _scope(self.settings.scope, call.principal)
+        if control.namespace is not None:
+            # A request's namespace is part of its key, not of where entries are kept: the
+            # admin API's deletions reach its entries too.
+            scope = f"{scope}|ns:{control.namespace}"
         key = cache_key(endpoint, model, scope, payload)
-        namespace = control.namespace or self.settings.namespace
-        where = storage_key(namespace, model_tag(model), key)
+        where = storage_key(self.settings.namespace, model_tag(model), key)
         return Plan(key, where, model, endpoint, control, _include_usage(payload))
 
     async def find(self, plan: Plan) -> Entry | None:
@@ -203,7 +216,14 @@ class ResponseCache:
         return await self.store.clear(prefix, f":{key}" if key is not None else "")
 
     def stats(self) -> dict[str, Any]:
-        return {"type": self.kind, "scope": self.settings.scope, **self.store.stats()}
+        """What the cache holds (this process's share for ``local``) and what it did since
+        the process started."""
+        counts = dict.fromkeys(_COUNTERS.values(), 0)
+        for (name, _), value in self.metrics.counters.items():
+            field = _COUNTERS.get(name)
+            if field is not None:
+                counts[field] += int(value)
+        return {"type": self.kind, "scope": self.settings.scope, **self.store.stats(), **counts}
 
     def samples(self) -> list[tuple[str, Labels, float]]:
         """Gauges read when /metrics is scraped: bytes held, by model (local)."""
@@ -215,4 +235,5 @@ class ResponseCache:
         ]
 
     async def close(self) -> None:
+        registry.unregister(self)
         await self.store.close()

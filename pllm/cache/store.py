@@ -11,6 +11,10 @@ def storage_key(namespace: str, tag: str, key: str) -> str:
     return f"{namespace}:{tag}:{key}"
 
 
+class CacheUnavailable(Exception):
+    """The store cannot be reached for an operation that must not pretend it succeeded."""
+
+
 class Store(Protocol):
     kind: str
 

@@ -323,3 +323,27 @@ def test_no_prompt_in_logs(gw: GatewayProcess, sdk: openai.OpenAI) -> None:
     ask(sdk, "PROMPT-canary-cache")
     ask(sdk, "PROMPT-canary-cache")
     assert "PROMPT-canary-cache" not in gw.logs()
+
+
+def test_admin_stats_and_delete(gw: GatewayProcess, sdk: openai.OpenAI) -> None:
+    admin = Admin(gw)
+    _, head, _ = ask(sdk, "del-by-key")
+    ask(sdk, "del-by-model", model="other")
+    ask(sdk, "del-all")
+    stats = admin.call("GET", "/admin/cache")
+    assert (stats["type"], stats["scope"]) == ("local", "global")
+    assert stats["entries"] >= 3 and 0 < stats["bytes"] <= stats["max_bytes"]
+    assert stats["hits"] >= 1 and stats["misses"] >= 3 and stats["stores"] >= 3
+    key = head["x-litellm-cache-key"]
+    assert admin.call("DELETE", f"/admin/cache?key={key}") == {"deleted": 1}
+    assert ask(sdk, "del-by-key")[0] == "miss"
+    assert admin.call("DELETE", "/admin/cache?model=other") == {"deleted": 1}
+    assert ask(sdk, "del-by-model", model="other")[0] == "miss"
+    assert ask(sdk, "del-all")[0] == "hit"
+    assert admin.call("DELETE", "/admin/cache")["deleted"] >= 3
+    assert ask(sdk, "del-all")[0] == "miss"
+    assert admin.call("GET", "/admin/cache")["entries"] == 1
+    status, _, body = http("DELETE", f"{gw.admin_url}/admin/cache?key=nothex", key=MASTER)
+    assert status == 400, body
+    status, _, _ = http("DELETE", f"{gw.admin_url}/admin/cache", key=None)
+    assert status == 401

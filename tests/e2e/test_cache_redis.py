@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.gateway import GatewayProcess, deployment
-from tests.e2e.tenancy import MASTER, http, metric
+from tests.e2e.tenancy import MASTER, Admin, http, metric
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -108,3 +108,15 @@ def test_redis_down_bypasses_the_cache(
     assert logs.count("cache Redis unreachable") == 1
     assert logs.count("cache Redis reachable again") == 1
     assert "redis://" not in logs
+
+
+def test_admin_delete_reaches_every_instance(
+    pair: tuple[GatewayProcess, GatewayProcess],
+) -> None:
+    a, b = pair
+    assert ask(a, "drop-me")[1]["x-pllm-cache"] == "miss"
+    assert ask(b, "drop-me")[1]["x-pllm-cache"] == "hit"
+    admin = Admin(a).wait_ready()
+    assert admin.call("GET", "/admin/cache")["redis_up"] is True
+    assert admin.call("DELETE", "/admin/cache?model=gpt")["deleted"] >= 1  # earlier tests too
+    assert ask(b, "drop-me")[1]["x-pllm-cache"] == "miss"
