@@ -1,6 +1,7 @@
 """Three ``pllm serve`` instances sharing one Redis and one PostgreSQL database, as several
-hosts would: a key's rpm holds across them, a revocation and a reload reach every instance,
-and a Redis outage fails no request (each instance falls back to its share of the limit)."""
+hosts would: a key's and a deployment's rpm hold across them, a deployment ejected by one is
+avoided by the others, a revocation and a reload reach every instance, and a Redis outage
+fails no request (each instance falls back to its share of the limit)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,31 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, deployment
+from tests.e2e.gateway import GatewayProcess, deployment, free_port
 from tests.e2e.tenancy import MASTER, Admin, chat, http
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 FAST = deployment("fast", "mock/fast")
 FRESH = deployment("fresh", "mock/fresh")
+# Nothing listens there: the first of "trio" (trio/2) fails on instance 0 only.
+CLOSED = f"http://127.0.0.1:{free_port()}/v1"
+BAD = "trio/2"
+
+
+def models(i: int, upstream: FakeOpenAI) -> list[dict[str, Any]]:
+    """Instance i's model list: the same deployments (ids are "<model>/<index>") everywhere,
+    but trio/2 points at a closed port on instance 0."""
+    up = {"api_base": upstream.base_url, "api_key": "sk-fake"}
+    return [
+        FAST,
+        deployment("limited", "openai/gpt-limited", rpm=30, **up),
+        deployment(
+            "trio", "openai/gpt-trio", **{**up, "api_base": CLOSED if i == 0 else up["api_base"]}
+        ),
+        deployment("trio", "openai/gpt-trio", **up),
+        deployment("trio", "openai/gpt-trio", **up),
+    ]
 
 
 def config(data_dir: Path, database_url: str, redis_url: str, *models: dict[str, Any]) -> str:
@@ -30,7 +50,12 @@ def config(data_dir: Path, database_url: str, redis_url: str, *models: dict[str,
                 "data_dir": str(data_dir),
                 "database_url": database_url,
             },
-            "router_settings": {"num_retries": 0, "redis_url": redis_url},
+            "router_settings": {
+                "num_retries": 0,
+                "redis_url": redis_url,
+                "consecutive_failures": 2,
+                "cooldown_time": 30,
+            },
         }
     )
 
@@ -39,6 +64,7 @@ def config(data_dir: Path, database_url: str, redis_url: str, *models: dict[str,
 def cluster(
     redis_server: RedisServer,  # noqa: F811
     postgres_server: Any,
+    upstream: FakeOpenAI,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[list[GatewayProcess]]:
     postgres_server.psql("CREATE DATABASE cluster_e2e")
@@ -47,7 +73,9 @@ def cluster(
     try:
         for i in range(3):
             root = tmp_path_factory.mktemp(f"instance{i}")
-            gw = GatewayProcess(config(root / "data", url, redis_server.url), root)
+            gw = GatewayProcess(
+                config(root / "data", url, redis_server.url, *models(i, upstream)), root
+            )
             gateways.append(gw.start(timeout=30))
             Admin(gw).wait_ready()
         yield gateways
@@ -86,6 +114,46 @@ def test_a_key_rpm_30_admits_at_most_32_of_90_across_three_instances(
     assert 28 <= statuses.count(200) <= 32, statuses
 
 
+def test_a_deployment_rpm_30_lets_at_most_32_of_90_reach_the_upstream(
+    cluster: list[GatewayProcess], upstream: FakeOpenAI
+) -> None:
+    upstream.clear()
+    rotation = itertools.cycle(cluster)
+    statuses = [chat(next(rotation), MASTER, model="limited")[0] for _ in range(90)]
+    seen = [r for r in upstream.requests if (r.json or {}).get("model") == "gpt-limited"]
+    assert 28 <= len(seen) <= 32, (len(seen), statuses)
+    assert statuses.count(200) == len(seen)
+
+
+def attempts(gw: GatewayProcess, deployment_id: str) -> float:
+    _, _, text = http("GET", f"{gw.url}/metrics")
+    label = f'deployment="{deployment_id}"'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in str(text).splitlines()
+        if line.startswith("pllm_attempts_total{") and label in line
+    )
+
+
+def test_a_deployment_ejected_on_one_instance_is_avoided_by_the_others(
+    cluster: list[GatewayProcess],
+) -> None:
+    a, b, c = cluster
+    # On a, trio/2 (the model list's third entry) answers nothing: 2 consecutive failures
+    # eject it (for 30 s).
+    for _ in range(30):
+        chat(a, MASTER, model="trio")
+        if attempts(a, BAD) >= 2:
+            break
+    assert attempts(a, BAD) >= 2
+    assert f"deployment {BAD} ejected" in a.logs()
+    time.sleep(1.0)  # published within 100 ms, applied within the next 100 ms
+    before = attempts(b, BAD) + attempts(c, BAD)
+    statuses = [chat(gw, MASTER, model="trio")[0] for _ in range(10) for gw in (b, c)]
+    assert statuses == [200] * 20
+    assert attempts(b, BAD) + attempts(c, BAD) - before <= 2
+
+
 def test_a_key_revoked_on_one_instance_is_refused_by_another_within_a_second(
     cluster: list[GatewayProcess],
 ) -> None:
@@ -100,10 +168,12 @@ def test_a_reload_on_one_instance_is_applied_by_the_others_within_5_s(
     cluster: list[GatewayProcess],
     redis_server: RedisServer,  # noqa: F811
     postgres_server: Any,
+    upstream: FakeOpenAI,
 ) -> None:
     url = postgres_server.url_for("cluster_e2e")
-    for gw in cluster:
-        gw.config.write_text(config(gw.workdir / "data", url, redis_server.url, FAST, FRESH))
+    for i, gw in enumerate(cluster):
+        listed = [*models(i, upstream), FRESH]
+        gw.config.write_text(config(gw.workdir / "data", url, redis_server.url, *listed))
     before = [ready(gw)["config_revision"] for gw in cluster]
     status, _, _ = http("POST", f"{cluster[0].admin_url}/admin/config/reload", None, MASTER)
     assert status == 200
