@@ -102,6 +102,7 @@ class AppState:
         )
         if cluster is not None:
             cluster.attach(state.engine)
+            accounting.ledger.cluster = cluster.budgets
         return state
 
     def reloaded(self, settings: Settings, deployments: list[Deployment]) -> AppState:

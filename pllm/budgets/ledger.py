@@ -22,6 +22,12 @@ so that their flush is not taken for the current period's.
 
 One lock guards all state; nothing in it awaits or calls out, and alert callbacks run after
 it is released, so a callback may use the ledger.
+
+With several instances sharing a Redis, ``cluster`` (:class:`pllm.cluster.budgets.BudgetLeases`)
+adds a second condition to a reservation: the request's maximum cost must fit in this
+instance's lease of the budget's headroom, which holds every budget across instances to within
+one request. It is consulted only while Redis is reachable; without it, this module's check
+alone is today's per-instance behaviour.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from pllm.budgets.periods import period_end, period_start
 from pllm.principal import Budget, BudgetPeriod
@@ -71,15 +77,35 @@ class BudgetExceeded:
     resets_at: float | None = None
 
 
+class ClusterBudgets(Protocol):
+    """What the ledger asks of :class:`pllm.cluster.budgets.BudgetLeases` (under its lock)."""
+
+    def online(self) -> bool: ...
+
+    def covers(self, budget: Budget, start: float, max_cost: float) -> bool: ...
+
+    def take(self, budget: Budget, start: float, max_cost: float) -> None: ...
+
+    def give(self, budget: Budget, max_cost: float, cost: float, current: bool) -> None: ...
+
+    def synced(self, entity: str, start: float, db_spent: float) -> None: ...
+
+    async def prefetch(self, budgets: Sequence[Budget]) -> None: ...
+
+
 class Reservation:
     """An admitted request's hold on its budgets until ``settle`` or ``cancel``."""
 
-    __slots__ = ("_settled", "at", "budgets", "max_cost")
+    __slots__ = ("_settled", "at", "budgets", "leased", "max_cost")
 
-    def __init__(self, budgets: tuple[Budget, ...], max_cost: float, at: float) -> None:
+    def __init__(
+        self, budgets: tuple[Budget, ...], max_cost: float, at: float, leased: bool = False
+    ) -> None:
         self.budgets = budgets
         self.max_cost = max_cost
         self.at = at
+        # Taken from the cluster's leases too (Redis was reachable).
+        self.leased = leased
         self._settled = False
 
     @property
@@ -171,6 +197,8 @@ class BudgetLedger:
         # Totals synced before the entity's first request: (period start, db_spent).
         self._seeds: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        # Several instances sharing a Redis: their leases of each budget's headroom.
+        self.cluster: ClusterBudgets | None = None
 
     def reserve(self, budgets: Sequence[Budget], max_cost: float) -> Reservation | BudgetExceeded:
         """Hold ``max_cost`` on every budget, or on none if any of them has no room."""
@@ -197,12 +225,25 @@ class BudgetLedger:
                         e.reserved,
                         None if math.isinf(e.end) else e.end,
                     )
+            cluster = self.cluster
+            if cluster is not None and cluster.online():
+                for b in held:
+                    e = entities[b.entity]
+                    if not cluster.covers(b, e.start, max_cost):
+                        e.seen = now
+                        spent = e.db_spent + e.unflushed
+                        end = None if math.isinf(e.end) else e.end
+                        return BudgetExceeded(
+                            b.entity, b.max_budget, spent, e.period, e.reserved, end
+                        )
+                for b in held:
+                    cluster.take(b, entities[b.entity].start, max_cost)
             for b in held:
                 e = entities[b.entity]
                 e.reserved += max_cost
                 e.inflight += 1
                 e.seen = now
-        return Reservation(held, max_cost, now)
+        return Reservation(held, max_cost, now, cluster is not None and cluster.online())
 
     def settle(self, reservation: Reservation, actual_cost: float) -> None:
         """Release the hold and count ``actual_cost`` as spent. A second call does nothing."""
@@ -232,6 +273,9 @@ class BudgetLedger:
                         e.inflight = 0
                         e.reserved = 0.0
                 e.seen = now
+                if reservation.leased and self.cluster is not None:
+                    current = reservation.at >= e.start
+                    self.cluster.give(b, reservation.max_cost, cost, current)
                 if cost == 0.0:
                     continue
                 if reservation.at < e.start:
@@ -292,6 +336,8 @@ class BudgetLedger:
         """
         now = self._clock()
         with self._lock:
+            if self.cluster is not None:
+                self.cluster.synced(entity, period_start, db_spent)
             e = self._entities.get(entity)
             if e is None:
                 seeds = self._seeds

@@ -3,9 +3,9 @@ and the background tasks that keep them current (nothing here runs on a request'
 
 :class:`Node` is built by :meth:`pllm.state.AppState.build` only when a Redis is configured;
 ``start`` and ``stop`` follow the state's. One task heartbeats (every second), publishes the
-router's events and applies others' (every ``_TICK``); another refills the limiter's leases
-as they ask. Both keep going through an outage, retrying with backoff, so an instance
-reconnects and re-syncs on its own.
+router's events and applies others' (every ``_TICK``); two more refill the limiter's and the
+budgets' leases as they ask. All keep going through an outage, retrying with backoff, so an
+instance reconnects and re-syncs on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pllm.cluster.budgets import BudgetLeases
 from pllm.cluster.bus import CHANNEL, Bus
 from pllm.cluster.limiter import ClusterLimiter
 from pllm.cluster.link import Link
@@ -50,6 +51,7 @@ class Node:
         self.link = Link(settings, instance)
         self.presence = Presence(self.link)
         self.limiter = ClusterLimiter(self.link, lambda: self.presence.seen)
+        self.budgets = BudgetLeases(self.link, lambda: self.presence.seen)
         self.bus = Bus(self.link, self._remote_reload)
         self.config_file = config_file
         self.revision = revision_of(config_file)
@@ -86,6 +88,7 @@ class Node:
         self._tasks = [
             self._loop.create_task(self._run()),
             self._loop.create_task(self.limiter.refill()),
+            self._loop.create_task(self.budgets.refill()),
         ]
 
     async def stop(self) -> None:

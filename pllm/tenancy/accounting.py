@@ -186,6 +186,9 @@ class Accounting:
         """Reads the current period's spend of budgets the ledger has not seen yet."""
         entities = {b.entity: b.period for p in principals for b in p.budgets}
         await self._sync(entities)
+        if self.ledger.cluster is not None:
+            # Several instances: this one's first lease of each budget's headroom.
+            await self.ledger.cluster.prefetch([b for p in principals for b in p.budgets])
 
     async def _sync(self, entities: Mapping[str, BudgetPeriod]) -> None:
         if not entities or self.store is None:

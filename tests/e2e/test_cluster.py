@@ -1,5 +1,5 @@
 """Three ``pllm serve`` instances sharing one Redis and one PostgreSQL database, as several
-hosts would: a key's and a deployment's rpm hold across them, a deployment ejected by one is
+hosts would: a key's and a deployment's rpm and a key's budget hold across them, a deployment ejected by one is
 avoided by the others, a revocation and a reload reach every instance, and a Redis outage
 fails no request (each instance falls back to its share of the limit)."""
 
@@ -9,6 +9,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,19 @@ from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 FAST = deployment("fast", "mock/fast")
 FRESH = deployment("fresh", "mock/fresh")
-# Nothing listens there: the first of "trio" (trio/2) fails on instance 0 only.
+# Nothing listens there: the first of "trio" (trio/3) fails on instance 0 only.
 CLOSED = f"http://127.0.0.1:{free_port()}/v1"
-BAD = "trio/2"
+BAD = "trio/3"
 
 
 def models(i: int, upstream: FakeOpenAI) -> list[dict[str, Any]]:
     """Instance i's model list: the same deployments (ids are "<model>/<index>") everywhere,
-    but trio/2 points at a closed port on instance 0."""
+    but trio/3 points at a closed port on instance 0."""
     up = {"api_base": upstream.base_url, "api_key": "sk-fake"}
     return [
         FAST,
+        # 16 completion tokens at $1/16: every request costs exactly $1 (max_tokens=16).
+        deployment("cheap", "mock/cheap", mock_reply_tokens=16, output_cost_per_token=0.0625),
         deployment("limited", "openai/gpt-limited", rpm=30, **up),
         deployment(
             "trio", "openai/gpt-trio", **{**up, "api_base": CLOSED if i == 0 else up["api_base"]}
@@ -139,7 +142,7 @@ def test_a_deployment_ejected_on_one_instance_is_avoided_by_the_others(
     cluster: list[GatewayProcess],
 ) -> None:
     a, b, c = cluster
-    # On a, trio/2 (the model list's third entry) answers nothing: 2 consecutive failures
+    # On a, trio/3 (the model list's fourth entry) answers nothing: 2 consecutive failures
     # eject it (for 30 s).
     for _ in range(30):
         chat(a, MASTER, model="trio")
@@ -152,6 +155,32 @@ def test_a_deployment_ejected_on_one_instance_is_avoided_by_the_others(
     statuses = [chat(gw, MASTER, model="trio")[0] for _ in range(10) for gw in (b, c)]
     assert statuses == [200] * 20
     assert attempts(b, BAD) + attempts(c, BAD) - before <= 2
+
+
+def test_a_budget_of_10_requests_admits_at_most_11_across_three_instances(
+    cluster: list[GatewayProcess],
+) -> None:
+    secret, created = Admin(cluster[0]).create_key(max_budget=10, budget_period="monthly")
+    time.sleep(1.0)
+    targets = [cluster[i % 3] for i in range(60)]
+
+    def one(gw: GatewayProcess) -> int:
+        status, _, body = chat(gw, secret, model="cheap", max_tokens=16)
+        if status == 429:
+            assert body["error"]["code"] == "budget_exceeded"
+        return status
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(one, targets))
+    admitted = statuses.count(200)
+    assert admitted + statuses.count(429) == 60
+    assert 8 <= admitted <= 11, statuses
+    time.sleep(1.5)  # flushed, synced: every instance now refuses
+    for gw in cluster:
+        assert chat(gw, secret, model="cheap", max_tokens=16)[0] == 429
+    budgets = Admin(cluster[0]).call("GET", "/admin/budgets")["data"]
+    mine = next(b for b in budgets if b["id"] == created["id"])
+    assert mine["spend"] == pytest.approx(admitted)
 
 
 def test_a_key_revoked_on_one_instance_is_refused_by_another_within_a_second(

@@ -1,0 +1,284 @@
+"""Budgets held across instances to within one request, with no Redis round trip on a request.
+
+Each instance's :class:`pllm.budgets.ledger.BudgetLedger` reserves a request's maximum cost
+against ``spent + reserved < max_budget`` as it sees them; alone, each instance sees the
+others' spend only through the database (synced every second), so N instances could each
+admit up to the whole remaining budget. With Redis, each instance also holds a **lease** of
+headroom per budget (entity and period) and admits a request only if the request's maximum
+cost fits in what is left of its lease (``lease - reserved here >= max_cost``): a plain
+comparison under the ledger's lock, so :meth:`pllm.tenancy.gate.Gate.admit` stays synchronous.
+
+Redis holds, per entity and period start, ``spent`` (settled costs the instances reported,
+raised to the database's total whenever an instance passes a fresher one: the database stays
+the source of truth) and ``held`` (headroom leased out and not yet spent or given back). The
+Lua script :data:`_LEASE` grants ``min(wanted, max_budget - spent - held)``, and when that is
+less than the request waiting for it (``need``) but more than 0, it grants ``need``: the one
+grant that may cross ``max_budget``, after which nothing is left to grant. Settled costs move
+from ``held`` to ``spent`` (:data:`_REPORT`), unused headroom goes back when an entity has
+been idle for ``_IDLE`` seconds, when its period ends, or when a lease is too short for a
+request and Redis has no more (so that another instance can use it).
+
+Error bound, per budget and period, at any number of instances: what the instances reserve
+never exceeds what Redis granted, and Redis grants past ``max_budget`` once, by less than one
+request's maximum cost: **spend stays below ``max_budget`` plus one request**, the same bound
+one instance alone has. Errs low: a request whose maximum cost does not fit in this
+instance's lease is refused while a refill is asked for (off the request path, one round
+trip), even if the budget has room elsewhere; an instance fetches its first lease when a
+principal is loaded (:meth:`BudgetLeases.prefetch`), so a key's first request does not meet
+an empty lease. After a Redis restart ``held`` is lost: leases outstanding at that moment
+(each at most ``max(2 requests, remaining / (2 * instances))``) may be granted twice once.
+
+Commands: one ``EVALSHA`` per lease (a lease covers about ``remaining / (2 * instances)``
+worth of requests, so near the end of a budget one per request) and one per batch of settled
+requests (pipelined, every refill), none on a request's path.
+
+Redis down: the ledger's own check alone, as without Redis (the link logs the outage once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from pllm.budgets.periods import period_start
+from pllm.cluster.link import PREFIX, Link
+from pllm.principal import Budget
+
+log = logging.getLogger("pllm.cluster")
+
+# Seconds without a request after which an entity's unused lease goes back.
+_IDLE = 5.0
+# How often idle leases are looked for.
+_SWEEP = 1.0
+# Keys outlive the longest period (a month) and are refreshed on every lease.
+_TTL = 40 * 24 * 3600
+_MAX_SYNCED = 100_000
+
+# KEYS[1]: the budget's hash. ARGV: max_budget, want, need, the database's spent.
+_LEASE = """
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
+local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
+local db = tonumber(ARGV[4])
+if db > spent then
+  spent = db
+  redis.call('HSET', KEYS[1], 'spent', tostring(db))
+end
+local room = tonumber(ARGV[1]) - spent - held
+local grant = 0
+if room > 0 then
+  grant = math.min(tonumber(ARGV[2]), room)
+  if grant < tonumber(ARGV[3]) then
+    grant = tonumber(ARGV[3])
+  end
+  redis.call('HINCRBYFLOAT', KEYS[1], 'held', tostring(grant))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {tostring(grant), tostring(spent), tostring(held + grant)}
+"""
+# KEYS[1]: the budget's hash. ARGV: settled cost, headroom given back.
+_REPORT = """
+local cost = tonumber(ARGV[1])
+local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0') - cost - tonumber(ARGV[2])
+if held < 0 then held = 0 end
+redis.call('HSET', KEYS[1], 'held', tostring(held))
+if cost > 0 then redis.call('HINCRBYFLOAT', KEYS[1], 'spent', tostring(cost)) end
+return tostring(held)
+"""
+
+
+def _key(entity: str, start: float) -> str:
+    return f"{PREFIX}bg:{entity}:{start:.0f}"
+
+
+class _Share:
+    """This instance's lease of one entity's budget in one period."""
+
+    __slots__ = ("asked", "db_spent", "key", "lease", "max_budget", "need", "reserved", "seen")
+
+    def __init__(self, key: str, max_budget: float) -> None:
+        self.key = key
+        self.max_budget = max_budget
+        # Headroom granted and not yet spent (settled) or given back.
+        self.lease = 0.0
+        # Maximum costs of this instance's requests in flight.
+        self.reserved = 0.0
+        # The largest request refused for want of lease: the next grant covers it.
+        self.need = 0.0
+        self.db_spent = 0.0
+        self.asked = False
+        self.seen = time.monotonic()
+
+    def free(self) -> float:
+        return self.lease - self.reserved
+
+
+class BudgetLeases:
+    """The cluster side of :class:`pllm.budgets.ledger.BudgetLedger` (its ``cluster``):
+    ``covers``/``take``/``give``/``synced`` are called under the ledger's lock and never wait;
+    ``refill`` is the background task."""
+
+    def __init__(self, link: Link, instances: Callable[[], int]) -> None:
+        self.link = link
+        self.instances = instances
+        self._shares: dict[str, _Share] = {}
+        self._wanted: dict[str, _Share] = {}
+        # Per hash: (settled cost, headroom given back) not yet told to Redis.
+        self._reports: dict[str, list[float]] = {}
+        # The database's latest totals: (period start, spent) per entity.
+        self._db: dict[str, tuple[float, float]] = {}
+        self._wake = asyncio.Event()
+        self._lease_script: object = None
+        self._report_script: object = None
+
+    def online(self) -> bool:
+        return self.link.up is not False
+
+    # --- under the ledger's lock ----------------------------------------------------------
+
+    def covers(self, budget: Budget, start: float, max_cost: float) -> bool:
+        share = self._share(budget, start)
+        share.seen = time.monotonic()
+        if share.free() >= max_cost:
+            return True
+        share.need = max(share.need, max_cost)
+        self._want(share)
+        return False
+
+    def take(self, budget: Budget, start: float, max_cost: float) -> None:
+        share = self._share(budget, start)
+        share.reserved += max_cost
+        if share.free() < 2 * max_cost:
+            self._want(share)
+
+    def give(self, budget: Budget, max_cost: float, cost: float, current: bool) -> None:
+        """A request reserved through ``take`` settled at ``cost``; ``current``: in the
+        period it was reserved in (else its period's lease already went back whole, and the
+        database books its cost to that period)."""
+        share = self._shares.get(budget.entity)
+        if share is None or not current:
+            return
+        share.reserved = max(0.0, share.reserved - max_cost)
+        share.lease -= cost
+        if cost > 0.0:
+            self._report(share.key, cost, 0.0)
+
+    def synced(self, entity: str, start: float, db_spent: float) -> None:
+        """The database's total of ``entity`` since ``start``, for the next lease to pass."""
+        self._db[entity] = (start, db_spent)
+        if len(self._db) > _MAX_SYNCED:
+            del self._db[next(iter(self._db))]
+        share = self._shares.get(entity)
+        if share is not None and share.key == _key(entity, start):
+            share.db_spent = db_spent
+
+    # --- background -----------------------------------------------------------------------
+
+    async def prefetch(self, budgets: Sequence[Budget]) -> None:
+        """Leases headroom for a principal's budgets as it is loaded (after the database's
+        totals were synced), so that its first request does not meet an empty lease. Redis
+        failing here is logged by the link and leaves the ledger's own check."""
+        now = time.time()
+        for budget in budgets:
+            share = self._share(budget, period_start(budget.period, now))
+            if share.lease <= 0.0:
+                self._want(share)
+        try:
+            await self.refill_once()
+            self.link.ok()
+        except Exception as e:
+            self.link.failed(e)
+
+    def _share(self, budget: Budget, start: float) -> _Share:
+        key = _key(budget.entity, start)
+        share = self._shares.get(budget.entity)
+        if share is None or share.key != key:
+            if share is not None:
+                # A new period: the old one's lease goes back whole.
+                self._report(share.key, 0.0, max(0.0, share.lease))
+            share = self._shares[budget.entity] = _Share(key, budget.max_budget)
+            synced = self._db.get(budget.entity)
+            if synced is not None and synced[0] == start:
+                share.db_spent = synced[1]
+        share.max_budget = budget.max_budget
+        return share
+
+    def _want(self, share: _Share) -> None:
+        if not share.asked:
+            share.asked = True
+            self._wanted[share.key] = share
+            self._wake.set()
+
+    def _report(self, key: str, cost: float, returned: float) -> None:
+        pending = self._reports.setdefault(key, [0.0, 0.0])
+        pending[0] += cost
+        pending[1] += returned
+        self._wake.set()
+
+    def _sweep(self) -> None:
+        idle = time.monotonic() - _IDLE
+        for share in self._shares.values():
+            if share.seen < idle and share.reserved == 0.0 and share.lease > 0.0:
+                self._report(share.key, 0.0, share.lease)
+                share.lease = 0.0
+
+    async def refill_once(self) -> None:
+        """Asks for every lease wanted and reports settled costs, in one pipeline."""
+        if not self._wanted and not self._reports:
+            return
+        wanted = list(self._wanted.values())
+        reports = list(self._reports.items())
+        self._wanted.clear()
+        self._reports.clear()
+        client = self.link.client
+        if self._lease_script is None:
+            self._lease_script = client.register_script(_LEASE)
+            self._report_script = client.register_script(_REPORT)
+        lease, report = self._lease_script, self._report_script
+        assert callable(lease) and callable(report)
+        pipe = client.pipeline(transaction=False)
+        for key, (cost, returned) in reports:
+            await report(keys=[key], args=[repr(cost), repr(returned)], client=pipe)
+        instances = max(1, self.instances())
+        for share in wanted:
+            remaining = share.max_budget - share.db_spent
+            want = max(2 * share.need, remaining / (2 * instances), 0.0)
+            args = [repr(share.max_budget), repr(want), repr(share.need), repr(share.db_spent)]
+            await lease(keys=[share.key], args=[*args, _TTL], client=pipe)
+        try:
+            answers = await pipe.execute()
+        except BaseException:
+            for share in wanted:
+                self._wanted[share.key] = share
+            for key, (cost, returned) in reports:
+                self._report(key, cost, returned)
+            raise
+        for share, answer in zip(wanted, answers[len(reports) :], strict=True):
+            share.asked = False
+            granted = float(answer[0])
+            share.lease += granted
+            share.db_spent = max(share.db_spent, float(answer[1]))
+            if granted < share.need and share.free() > 0.0:
+                # Too short for the request waiting, and Redis has no more: what is left
+                # goes back, for an instance that can use it.
+                self._report(share.key, 0.0, share.free())
+                share.lease = share.reserved
+            share.need = 0.0
+
+    async def refill(self) -> None:
+        """Runs until cancelled: leases as asked, reports, gives idle leases back."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), _SWEEP)
+            except TimeoutError:
+                self._sweep()
+            self._wake.clear()
+            try:
+                await self.refill_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.link.failed(e)
+                await asyncio.sleep(self.link.retry_in())
+                self._wake.set()
