@@ -373,7 +373,7 @@ class CacheCleared(Output):
 class CacheStats(Output):
     """The response cache of the process serving the admin API (``local``: that worker's)."""
 
-    type: Literal["local", "redis"]
+    type: Literal["local", "redis", "semantic", "redis-semantic"]
     scope: Literal["global", "key", "user", "group"]
     hits: int
     misses: int
@@ -384,4 +384,6 @@ class CacheStats(Output):
     bytes: int | None = None
     max_bytes: int | None = None
     redis_up: bool | None = None
+    # Semantic types: vectors in this process's index.
+    vectors: int | None = None
 

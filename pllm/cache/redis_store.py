@@ -33,7 +33,7 @@ class RedisStore:
     def __init__(self, settings: CacheSettings) -> None:
         import redis.asyncio as aioredis  # only when a Redis cache is configured
 
-        self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
+        self.errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
         self.client: aioredis.Redis
         if settings.redis_url is not None:
             self.client = aioredis.Redis.from_url(
@@ -51,10 +51,10 @@ class RedisStore:
         self._retry_at = 0.0
         self.down = False
 
-    def _usable(self) -> bool:
+    def usable(self) -> bool:
         return not self.down or time.monotonic() >= self._retry_at
 
-    def _failed(self, err: BaseException) -> None:
+    def failed(self, err: BaseException) -> None:
         if not self.down:
             log.warning(
                 "cache Redis unreachable: the cache is bypassed until it is back",
@@ -63,39 +63,39 @@ class RedisStore:
         self.down = True
         self._retry_at = time.monotonic() + RETRY_AFTER
 
-    def _ok(self) -> None:
+    def ok(self) -> None:
         if self.down:
             self.down = False
             log.info("cache Redis reachable again")
 
     async def get(self, key: str) -> bytes | None:
-        if not self._usable():
+        if not self.usable():
             return None
         try:
             value = await self.client.get(key)
-        except self._errors as e:
-            self._failed(e)
+        except self.errors as e:
+            self.failed(e)
             return None
-        self._ok()
+        self.ok()
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl: float, model: str) -> None:
-        if not self._usable():
+        if not self.usable():
             return
         try:
             await self.client.set(key, value, px=max(1, int(ttl * 1000)))
-        except self._errors as e:
-            self._failed(e)
+        except self.errors as e:
+            self.failed(e)
             return
-        self._ok()
+        self.ok()
 
     async def delete(self, key: str) -> None:
-        if not self._usable():
+        if not self.usable():
             return
         try:
             await self.client.delete(key)
-        except self._errors as e:
-            self._failed(e)
+        except self.errors as e:
+            self.failed(e)
 
     async def clear(self, prefix: str, suffix: str = "") -> int:
         """Raises :class:`CacheUnavailable` when Redis is unreachable (the admin call fails
@@ -111,8 +111,8 @@ class RedisStore:
                     batch.clear()
             if batch:
                 deleted += await self.client.delete(*batch)
-        except self._errors as e:
-            self._failed(e)
+        except self.errors as e:
+            self.failed(e)
             raise CacheUnavailable from None
         return deleted
 

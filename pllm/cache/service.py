@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pllm.cache import registry
@@ -24,8 +24,11 @@ from pllm.cache.control import Control, control_of
 from pllm.cache.entry import Entry, decode, encode, make_entry
 from pllm.cache.key import cache_key, model_tag
 from pllm.cache.local import LocalStore
+from pllm.cache.redis_store import RedisStore
 from pllm.cache.replay import StreamCollector, as_stream
+from pllm.cache.semantic import SemanticIndex, semantic_parts, vector_id
 from pllm.cache.store import Store, storage_key
+from pllm.cache.vectors import VectorSync
 from pllm.call import Call
 from pllm.config.cache import CacheSettings
 from pllm.http import Request
@@ -34,6 +37,9 @@ from pllm.principal import Principal
 from pllm.usage import Usage
 
 log = logging.getLogger("pllm.cache")
+
+# Embeds a request's text for the semantic lookup: the vector, or None when that failed.
+Embed = Callable[[str], Awaitable[list[float] | None]]
 
 HIT = (b"x-pllm-cache", b"hit")
 MISS = (b"x-pllm-cache", b"miss")
@@ -50,7 +56,19 @@ _COUNTERS = {
 class Plan:
     """What the cache does for one request."""
 
-    __slots__ = ("collector", "control", "endpoint", "include_usage", "key", "model", "where")
+    __slots__ = (
+        "collector",
+        "control",
+        "embed_cost",
+        "endpoint",
+        "include_usage",
+        "key",
+        "model",
+        "semantic",
+        "served_key",
+        "vector",
+        "where",
+    )
 
     def __init__(
         self, key: str, where: str, model: str, endpoint: str, control: Control, usage: bool
@@ -62,6 +80,13 @@ class Plan:
         self.control = control
         self.include_usage = usage
         self.collector: StreamCollector | None = None
+        # Semantic types: the request's (text, group), its text's embedding once computed,
+        # and what computing it cost (USD, added to the request's cost).
+        self.semantic: tuple[str, int] | None = None
+        self.vector: list[float] | None = None
+        self.embed_cost = 0.0
+        # The key of the entry that answered (a semantic hit's differs from the request's).
+        self.served_key = key
 
     def miss_headers(self) -> list[tuple[bytes, bytes]]:
         return [MISS, (b"x-litellm-cache-key", self.key.encode())]
@@ -95,14 +120,18 @@ class ResponseCache:
         self.kind = settings.type
         self._clock = clock
         if store is None:
-            if settings.type == "redis":
-                from pllm.cache.redis_store import RedisStore
-
+            if settings.type in ("redis", "redis-semantic"):
                 store = RedisStore(settings)
             else:
                 store = LocalStore(settings.max_bytes, on_evict=self._evicted)
         self.store = store
         self._labels: dict[str, Labels] = {}
+        self.index: SemanticIndex | None = None
+        self.vectors: VectorSync | None = None
+        if settings.semantic:
+            self.index = SemanticIndex(settings.max_entries, clock)
+            if settings.type == "redis-semantic" and isinstance(store, RedisStore):
+                self.vectors = VectorSync(store, settings.namespace, settings.max_entries)
         registry.register(self)
 
     def _model_labels(self, model: str) -> Labels:
@@ -137,30 +166,56 @@ class ResponseCache:
             scope = f"{scope}|ns:{control.namespace}"
         key = cache_key(endpoint, model, scope, payload)
         where = storage_key(self.settings.namespace, model_tag(model), key)
-        return Plan(key, where, model, endpoint, control, _include_usage(payload))
+        plan = Plan(key, where, model, endpoint, control, _include_usage(payload))
+        if self.index is not None:
+            plan.semantic = semantic_parts(endpoint, model, scope, payload)
+        return plan
 
-    async def find(self, plan: Plan) -> Entry | None:
-        """The entry to answer with, counted as a hit or a miss; an entry that fails to
-        decode is deleted and is a miss."""
+    async def find(self, plan: Plan, embed: Embed | None = None) -> Entry | None:
+        """The entry to answer with, counted as a hit or a miss: the exact entry, else (the
+        semantic types, with ``embed``) the most similar one; an entry that fails to decode
+        is deleted and is a miss."""
         labels = self._model_labels(plan.model)
         entry = None
         if plan.control.read:
-            raw = await self.store.get(plan.where)
-            if raw is not None:
-                entry = decode(raw)
-                if entry is None:
-                    log.warning(
-                        "cache entry undecodable: deleted", extra={"fields": {"key": plan.key}}
-                    )
-                    await self.store.delete(plan.where)
-                else:
-                    now = self._clock()
-                    max_age = plan.control.max_age
-                    if entry.expires_at <= now or (
-                        max_age is not None and now - entry.stored_at > max_age
-                    ):
-                        entry = None
+            entry = await self._read(plan, plan.where)
+            if entry is None and plan.semantic is not None and embed is not None:
+                entry = await self._similar(plan, embed)
         self.metrics.inc("pllm_cache_hits_total" if entry else "pllm_cache_misses_total", labels)
+        return entry
+
+    async def _read(self, plan: Plan, where: str) -> Entry | None:
+        raw = await self.store.get(where)
+        if raw is None:
+            return None
+        entry = decode(raw)
+        if entry is None:
+            log.warning("cache entry undecodable: deleted", extra={"fields": {"key": plan.key}})
+            await self.store.delete(where)
+            return None
+        now = self._clock()
+        max_age = plan.control.max_age
+        if entry.expires_at <= now or (max_age is not None and now - entry.stored_at > max_age):
+            return None
+        return entry
+
+    async def _similar(self, plan: Plan, embed: Embed) -> Entry | None:
+        assert plan.semantic is not None and self.index is not None
+        text, group = plan.semantic
+        plan.vector = await embed(text)
+        if plan.vector is None:
+            return None
+        if self.vectors is not None:
+            await self.vectors.sync(self.index)
+        found = self.index.search(group, plan.vector, self.settings.similarity_threshold)
+        if found is None:
+            return None
+        vid, where = found
+        entry = await self._read(plan, where)
+        if entry is None:
+            self.index.remove(vid)
+            return None
+        plan.served_key = where.rsplit(":", 1)[1]
         return entry
 
     async def answer(
@@ -172,7 +227,7 @@ class ResponseCache:
         call.usage = entry.usage()
         call.cost = 0.0
         call.served_by = plan.model
-        req.extra_headers = [HIT, (b"x-litellm-cache-key", plan.key.encode())]
+        req.extra_headers = [HIT, (b"x-litellm-cache-key", plan.served_key.encode())]
         if not stream:
             await req.respond(200, entry.body, extra=(("x-pllm-cost", "0.0"),))
             return
@@ -199,8 +254,14 @@ class ResponseCache:
             if body is None:
                 return
         ttl = plan.control.ttl or self.settings.ttl
-        value = encode(make_entry(body, usage, self._clock(), ttl))
+        now = self._clock()
+        value = encode(make_entry(body, usage, now, ttl))
         await self.store.set(plan.where, value, ttl, plan.model)
+        if plan.semantic is not None and plan.vector is not None and self.index is not None:
+            vid, group = vector_id(plan.key), plan.semantic[1]
+            added = self.index.add(vid, group, plan.vector, plan.where, now + ttl)
+            if added and self.vectors is not None:
+                await self.vectors.publish(vid, group, plan.vector, plan.where, now + ttl)
         labels = self._model_labels(plan.model)
         self.metrics.inc("pllm_cache_stores_total", labels)
         self.metrics.inc("pllm_cache_stored_bytes_total", labels, len(value))
@@ -213,7 +274,10 @@ class ResponseCache:
         prefix = f"{self.settings.namespace}:"
         if model is not None:
             prefix += f"{model_tag(model)}:"
-        return await self.store.clear(prefix, f":{key}" if key is not None else "")
+        suffix = f":{key}" if key is not None else ""
+        if self.index is not None:
+            self.index.clear(prefix, suffix)
+        return await self.store.clear(prefix, suffix)
 
     def stats(self) -> dict[str, Any]:
         """What the cache holds (this process's share for ``local``) and what it did since
@@ -223,6 +287,8 @@ class ResponseCache:
             field = _COUNTERS.get(name)
             if field is not None:
                 counts[field] += int(value)
+        if self.index is not None:
+            counts["vectors"] = len(self.index)
         return {"type": self.kind, "scope": self.settings.scope, **self.store.stats(), **counts}
 
     def samples(self) -> list[tuple[str, Labels, float]]:

@@ -4,13 +4,16 @@
 litellm_settings:
   cache: true
   cache_params:
-    type: local          # local | redis
+    type: local          # local | redis | semantic | redis-semantic
     ttl: 600
     namespace: pllm      # key prefix
     max_size_mb: 64      # local: the in-process LRU's bound
     cache_scope: global  # global | key | user | group: who shares an entry
     supported_call_types: [acompletion, atext_completion, aembedding]
-    host: ... / port: ... / password: ...   # redis (or redis_url)
+    host: ... / port: ... / password: ...   # redis types (or redis_url)
+    similarity_threshold: 0.92                # semantic types
+    embedding_model: my-embedder              # a model_name of model_list
+    max_entries: 100000                       # vectors the semantic index keeps
 ```
 """
 
@@ -26,9 +29,10 @@ from pllm.config.reader import Reader
 
 # The litellm_settings keys read here (the others are LiteLLM's and noted as ignored).
 CACHE_KEYS = frozenset({"cache", "cache_params"})
-CACHE_TYPES = ("local", "redis")
+CACHE_TYPES = ("local", "redis", "semantic", "redis-semantic")
+SEMANTIC_TYPES = frozenset({"semantic", "redis-semantic"})
 # LiteLLM's types pllm does not implement: a warning, and no cache.
-_UNSUPPORTED_TYPES = ("semantic", "redis-semantic", "qdrant-semantic", "s3", "disk")
+_UNSUPPORTED_TYPES = ("qdrant-semantic", "s3", "disk")
 SCOPES = ("global", "key", "user", "group")
 # LiteLLM's call types and the pllm endpoint each names ("chat/completions", ...).
 CALL_TYPES: Mapping[str, str] = {
@@ -53,6 +57,10 @@ CACHE_PARAM_KEYS = frozenset(
         "redis_url",
         "url",
         "db",
+        "similarity_threshold",
+        "embedding_model",
+        "redis_semantic_cache_embedding_model",
+        "max_entries",
     }
 )
 ALL_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
@@ -75,6 +83,15 @@ class CacheSettings:
     password: str | None = field(default=None, repr=False)
     db: int = 0
     redis_url: str | None = field(default=None, repr=False)
+    # Semantic types: the model_name that embeds a request's text, the cosine similarity a
+    # hit needs, and how many vectors the index keeps (oldest dropped first).
+    embedding_model: str | None = None
+    similarity_threshold: float = 0.9
+    max_entries: int = 100_000
+
+    @property
+    def semantic(self) -> bool:
+        return self.type in SEMANTIC_TYPES
 
     @property
     def max_bytes(self) -> int:
@@ -116,6 +133,14 @@ def parse_cache(
         raw.get("supported_call_types"), f"{path}.supported_call_types", problems
     )
     port = r.integer("port", default=6379, minimum=1)
+    embedding_model = r.string("embedding_model") or r.string(
+        "redis_semantic_cache_embedding_model"
+    )
+    threshold = r.number("similarity_threshold", default=0.9, minimum=-1.0)
+    if threshold > 1.0:
+        problems.add(f"{path}.similarity_threshold", "must be at most 1")
+    if kind in SEMANTIC_TYPES and embedding_model is None:
+        problems.add(f"{path}.embedding_model", f"is required for type {kind!r}")
     return CacheSettings(
         type=kind,
         ttl=r.number("ttl", default=DEFAULT_TTL, minimum=0.001),
@@ -128,6 +153,9 @@ def parse_cache(
         password=r.string("password", secret=True),
         db=r.integer("db", default=0, minimum=0) or 0,
         redis_url=r.string("redis_url", secret=True) or r.string("url", secret=True),
+        embedding_model=embedding_model,
+        similarity_threshold=threshold,
+        max_entries=r.integer("max_entries", default=100_000, minimum=1) or 100_000,
     )
 
 

@@ -100,6 +100,7 @@ def parse_settings(
         if isinstance(e, dict) and isinstance(e.get("model_name"), str)
     }
     active = {d.model_name for d in deployments}
+    _check_cache_model(raw.get("litellm_settings"), configured, problems)
     router = prune_chains(router, configured, active, problems, notes)
     litellm = raw.get("litellm_settings")
     cache = None
@@ -160,3 +161,14 @@ def _parse_server(raw: Any, problems: Problems) -> ServerSettings:
         backpressure=r.integer("backpressure", minimum=1),
         upstream_threads=r.integer("upstream_threads", default=1, minimum=1) or 1,
     )
+
+
+def _check_cache_model(litellm: Any, configured: set[str], problems: Problems) -> None:
+    """A semantic cache's embedding model must be one of model_list's names."""
+    if not isinstance(litellm, dict) or not isinstance(litellm.get("cache_params"), dict):
+        return
+    params = litellm["cache_params"]
+    for key in ("embedding_model", "redis_semantic_cache_embedding_model"):
+        name = params.get(key)
+        if isinstance(name, str) and name not in configured:
+            problems.add(f"litellm_settings.cache_params.{key}", f"{name!r} is not in model_list")

@@ -37,6 +37,7 @@ from pllm.call import Call
 from pllm.http import Request
 from pllm.observability.metrics import Labels
 from pllm.pipeline.disconnect import DisconnectWatch
+from pllm.pipeline.embed import embed
 from pllm.pipeline.forward import Reply, Streaming, forward, forward_traced
 from pllm.pipeline.relay import relay
 from pllm.providers.codec import Endpoint
@@ -45,6 +46,7 @@ from pllm.routing.engine import BROKEN_STREAM, Outcome, Routed
 from pllm.usage import prompt_tokens_estimate, reply_cap
 
 if TYPE_CHECKING:
+    from pllm.cache.entry import Entry
     from pllm.cache.service import Plan
     from pllm.state import AppState
 
@@ -73,11 +75,11 @@ async def serve(
         holds = state.gate.admit(call.principal, model, prompt, cap)  # 2. gate
     else:
         holds = state.tracing.gate(state.gate.admit, call.principal, model, prompt, cap)
+    plan = None
     try:
-        plan = None
         if state.cache is not None and surface is OPENAI:  # after the gate, never before
             plan = state.cache.plan(call, endpoint.value, model, payload, req.headers)
-            if plan is not None and (entry := await state.cache.find(plan)) is not None:
+            if plan is not None and (entry := await _lookup(state, req, call, plan)) is not None:
                 await state.cache.answer(req, call, plan, entry, stream)
                 return
         if not state.admission.try_acquire():  # 3. admit
@@ -96,8 +98,19 @@ async def serve(
         finally:
             state.admission.release()
     finally:
+        if plan is not None and plan.embed_cost:  # the semantic cache's embedding
+            call.cost = (call.cost or 0.0) + plan.embed_cost
         # 7. release; a cache hit used no tokens
         state.gate.release(holds, None if call.cache_hit else call.usage, call.cost)
+
+
+async def _lookup(state: AppState, req: Request, call: Call, plan: Plan) -> Entry | None:
+    cache = state.cache
+    assert cache is not None
+    model = cache.settings.embedding_model
+    if plan.semantic is None or model is None:
+        return await cache.find(plan)
+    return await cache.find(plan, functools.partial(embed, state, req, call, plan, model))
 
 
 async def _answer(

@@ -3,6 +3,7 @@
 //! The core modules are plain Rust and are tested with `cargo test` without Python; all PyO3
 //! code lives in [`py`], compiled only with the `python` feature (maturin turns it on).
 
+pub mod cache;
 pub mod http;
 pub mod limits;
 pub mod relay;

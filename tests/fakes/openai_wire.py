@@ -15,9 +15,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 __all__ = [
+    "BOW_DIMENSIONS",
     "DEFAULT_REPLY",
     "EMBEDDING_DIMENSIONS",
     "SSE_DONE",
+    "bag_of_words_embedding",
     "chat_chunk",
     "chat_completion",
     "count_words",
@@ -39,6 +41,8 @@ DEFAULT_REPLY = "Hello from fake upstream"
 """Content of every ordinary (non-error) answer, unless ``x-fake-chunks`` is sent."""
 
 EMBEDDING_DIMENSIONS = 8
+# bow- models' vectors: wide enough that a few words rarely share a dimension.
+BOW_DIMENSIONS = 1024
 """Length of the fake embedding vectors, unless the request passes ``dimensions``."""
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -181,6 +185,16 @@ def embedding_texts(raw: Any) -> Iterator[str]:
             yield json.dumps(item)
 
 
+def bag_of_words_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A ``bow-`` model's vector: one count per distinct lower-case word, in the dimension
+    its SHA-256 names. The cosine similarity of two texts is then known in advance: for
+    word sets A and B without hash collisions, |A ∩ B| / sqrt(|A| |B|)."""
+    out = [0.0] * dimensions
+    for word in set(text.lower().split()):
+        out[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % dimensions] += 1.0
+    return out
+
+
 def embeddings_response(
     model: str, texts: Sequence[str], dimensions: int, *, as_base64: bool, prompt_tokens: int
 ) -> dict[str, Any]:
@@ -190,7 +204,10 @@ def embeddings_response(
     """
     data: list[dict[str, Any]] = []
     for i, text in enumerate(texts):
-        vector = fake_embedding(text, dimensions)
+        if model.startswith("bow-"):  # known similarities, for the semantic cache's tests
+            vector = bag_of_words_embedding(text, BOW_DIMENSIONS)
+        else:
+            vector = fake_embedding(text, dimensions)
         embedding: list[float] | str = (
             base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             if as_base64

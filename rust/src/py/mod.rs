@@ -22,6 +22,7 @@ mod limiter;
 mod response;
 mod router;
 mod sse;
+mod vector_index;
 
 use pyo3::prelude::*;
 
@@ -58,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         response::StreamBatch,
         response::StreamUsage,
         client::CancelOnDone,
+        vector_index::VectorIndex,
     );
     errors::register(m)?;
     Ok(())
