@@ -38,6 +38,7 @@ Redis down: the ledger's own check alone, as without Redis (the link logs the ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,7 @@ from pllm.cluster.link import PREFIX, Link
 from pllm.principal import Budget
 
 log = logging.getLogger("pllm.cluster")
+_monotonic = time.monotonic
 
 # Seconds without a request after which an entity's unused lease goes back.
 _IDLE = 5.0
@@ -95,10 +97,21 @@ def _key(entity: str, start: float) -> str:
 class _Share:
     """This instance's lease of one entity's budget in one period."""
 
-    __slots__ = ("asked", "db_spent", "key", "lease", "max_budget", "need", "reserved", "seen")
+    __slots__ = (
+        "asked",
+        "db_spent",
+        "key",
+        "lease",
+        "max_budget",
+        "need",
+        "reserved",
+        "seen",
+        "start",
+    )
 
-    def __init__(self, key: str, max_budget: float) -> None:
+    def __init__(self, key: str, start: float, max_budget: float) -> None:
         self.key = key
+        self.start = start
         self.max_budget = max_budget
         # Headroom granted and not yet spent (settled) or given back.
         self.lease = 0.0
@@ -139,8 +152,8 @@ class BudgetLeases:
 
     def covers(self, budget: Budget, start: float, max_cost: float) -> bool:
         share = self._share(budget, start)
-        share.seen = time.monotonic()
-        if share.free() >= max_cost:
+        share.seen = _monotonic()
+        if share.lease - share.reserved >= max_cost:
             return True
         share.need = max(share.need, max_cost)
         self._want(share)
@@ -149,7 +162,7 @@ class BudgetLeases:
     def take(self, budget: Budget, start: float, max_cost: float) -> None:
         share = self._share(budget, start)
         share.reserved += max_cost
-        if share.free() < 2 * max_cost:
+        if share.lease - share.reserved < 2 * max_cost:
             self._want(share)
 
     def give(self, budget: Budget, max_cost: float, cost: float, current: bool) -> None:
@@ -162,7 +175,11 @@ class BudgetLeases:
         share.reserved = max(0.0, share.reserved - max_cost)
         share.lease -= cost
         if cost > 0.0:
-            self._report(share.key, cost, 0.0)
+            pending = self._reports.get(share.key)
+            if pending is None:
+                self._report(share.key, cost, 0.0)
+            else:
+                pending[0] += cost
 
     def synced(self, entity: str, start: float, db_spent: float) -> None:
         """The database's total of ``entity`` since ``start``, for the next lease to pass."""
@@ -191,13 +208,16 @@ class BudgetLeases:
             self.link.failed(e)
 
     def _share(self, budget: Budget, start: float) -> _Share:
-        key = _key(budget.entity, start)
         share = self._shares.get(budget.entity)
+        if share is not None and share.start == start:
+            share.max_budget = budget.max_budget
+            return share
+        key = _key(budget.entity, start)
         if share is None or share.key != key:
             if share is not None:
                 # A new period: the old one's lease goes back whole.
                 self._report(share.key, 0.0, max(0.0, share.lease))
-            share = self._shares[budget.entity] = _Share(key, budget.max_budget)
+            share = self._shares[budget.entity] = _Share(key, start, budget.max_budget)
             synced = self._db.get(budget.entity)
             if synced is not None and synced[0] == start:
                 share.db_spent = synced[1]
@@ -268,12 +288,14 @@ class BudgetLeases:
 
     async def refill(self) -> None:
         """Runs until cancelled: leases as asked, reports, gives idle leases back."""
+        swept = time.monotonic()
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _SWEEP)
-            except TimeoutError:
-                self._sweep()
             self._wake.clear()
+            if time.monotonic() - swept >= _SWEEP:
+                swept = time.monotonic()
+                self._sweep()
             try:
                 await self.refill_once()
             except asyncio.CancelledError:
