@@ -7,7 +7,9 @@ every exit path — success, error, client abort, timeout — and gives back exa
 With ``PLLM_SHARED_DIR`` set (the worker processes of ``pllm serve --workers N``), the limiter
 keeps its state in a file there that every worker maps, so a key's limits hold across workers.
 With a Redis shared by several instances the state passes in :mod:`pllm.cluster`'s limiter,
-which has the same interface and holds limits across instances.
+which has the same interface and holds limits across instances, and the ledger reserves from
+the instance's lease of each budget (:mod:`pllm.cluster.budgets`): neither waits on Redis, so
+``admit`` stays synchronous.
 """
 
 from __future__ import annotations
