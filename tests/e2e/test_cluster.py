@@ -157,15 +157,24 @@ def test_a_deployment_ejected_on_one_instance_is_avoided_by_the_others(
     assert attempts(b, BAD) + attempts(c, BAD) - before <= 2
 
 
+@pytest.mark.parametrize("scope", ["key", "user"])
 def test_a_budget_of_10_requests_admits_at_most_11_across_three_instances(
-    cluster: list[GatewayProcess],
+    cluster: list[GatewayProcess], scope: str
 ) -> None:
-    secret, created = Admin(cluster[0]).create_key(max_budget=10, budget_period="monthly")
+    admin = Admin(cluster[0])
+    budget = {"max_budget": 10, "budget_period": "monthly"}
+    if scope == "key":
+        secret, created = admin.create_key(**budget)
+        secrets = [secret]
+    else:
+        # Two keys of one user: the user's budget holds whichever key and instance is used.
+        admin.call("POST", "/admin/users", {"id": "budget-user", **budget})
+        secrets = [admin.create_key(user_id="budget-user")[0] for _ in range(2)]
     time.sleep(1.0)
-    targets = [cluster[i % 3] for i in range(60)]
+    targets = [(cluster[i % 3], secrets[i % len(secrets)]) for i in range(60)]
 
-    def one(gw: GatewayProcess) -> int:
-        status, _, body = chat(gw, secret, model="cheap", max_tokens=16)
+    def one(target: tuple[GatewayProcess, str]) -> int:
+        status, _, body = chat(target[0], target[1], model="cheap", max_tokens=16)
         if status == 429:
             assert body["error"]["code"] == "budget_exceeded"
         return status
@@ -177,10 +186,11 @@ def test_a_budget_of_10_requests_admits_at_most_11_across_three_instances(
     assert 8 <= admitted <= 11, statuses
     time.sleep(1.5)  # flushed, synced: every instance now refuses
     for gw in cluster:
-        assert chat(gw, secret, model="cheap", max_tokens=16)[0] == 429
-    budgets = Admin(cluster[0]).call("GET", "/admin/budgets")["data"]
-    mine = next(b for b in budgets if b["id"] == created["id"])
-    assert mine["spend"] == pytest.approx(admitted)
+        assert chat(gw, secrets[0], model="cheap", max_tokens=16)[0] == 429
+    if scope == "key":
+        budgets = admin.call("GET", "/admin/budgets")["data"]
+        mine = next(b for b in budgets if b["id"] == created["id"])
+        assert mine["spend"] == pytest.approx(admitted)
 
 
 def test_a_key_revoked_on_one_instance_is_refused_by_another_within_a_second(
