@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
-.PHONY: help dev run test lint typecheck test-rust test-python deps-postgres deps-redis deploy-tools deploy-check fuzz bench bench-micro bench-rust clean
+.PHONY: help dev ui run test lint typecheck test-rust test-ui test-python deps-postgres deps-redis deps-chromium deploy-tools deploy-check fuzz bench bench-micro bench-rust clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,8 +17,30 @@ $(BIN)/python:
 $(BIN)/maturin: | $(BIN)/python
 	$(BIN)/pip install -q 'maturin>=1.9,<2'
 
-dev: | $(BIN)/maturin ## create .venv and build the package with the Rust extension (release)
+dev: ui | $(BIN)/maturin ## create .venv and build the package with the Rust extension (release)
 	$(BIN)/maturin develop --release --extras dev -q
+
+# The admin UI (ui/: React + TypeScript + Vite) is built into pllm/admin/ui_dist/, which is
+# committed and ships in the wheel: `pllm serve` needs no Node.js. `make ui` rebuilds it when a
+# source is newer than the build and npm is present (skipped otherwise: the committed build
+# serves); it regenerates the typed API client from the admin API's OpenAPI document first.
+UI_BUILT := pllm/admin/ui_dist/index.html
+UI_SOURCES := $(wildcard ui/index.html ui/package.json ui/package-lock.json ui/vite.config.ts \
+	ui/tsconfig.json ui/gen_openapi.py ui/src/*.ts* ui/src/*.css ui/src/*/*.ts* pllm/admin/*.py)
+UI_MODULES := ui/node_modules/.package-lock.json
+
+$(UI_MODULES): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+
+$(UI_BUILT): $(UI_SOURCES)
+	@if [ -x $(BIN)/python ] && $(BIN)/python -c 'import pllm_accel._native' 2>/dev/null; then \
+		$(BIN)/python ui/gen_openapi.py || echo "ui/openapi.json not regenerated"; fi
+	$(MAKE) -s $(UI_MODULES)
+	cd ui && npm run -s gen && npm run -s build
+
+ui: ## build the admin UI (ui/ -> pllm/admin/ui_dist) when its sources changed and npm is present
+	@if command -v npm >/dev/null; then $(MAKE) -s $(UI_BUILT); \
+	else echo "npm not found: the admin UI is not rebuilt (the committed pllm/admin/ui_dist serves)"; fi
 
 run: dev ## set up, then start the gateway on config.yaml (http://localhost:8080)
 	$(BIN)/pllm serve --config config.yaml
@@ -49,7 +71,15 @@ deps-redis: ## redis-server for the cluster tests (Debian's package; tests start
 	@command -v redis-server >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
 
-test-python: dev deps-postgres deps-redis ## the pytest suite (unit, property and end-to-end tests)
+deps-chromium: ## Debian's chromium for the admin UI's browser test (Playwright drives it; never downloaded)
+	@command -v chromium >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test-ui: dev ## the admin UI: tsc and the Vitest unit tests (skipped without npm)
+	@if command -v npm >/dev/null; then $(MAKE) -s $(UI_MODULES) && cd ui && npx tsc --noEmit && npx vitest run; \
+	else echo "npm not found: the UI's unit tests are skipped"; fi
+
+test-python: dev deps-postgres deps-redis deps-chromium ## the pytest suite (unit, property and end-to-end tests)
 	$(BIN)/pytest -q
 
 # Deployment tools, cached in .tools/ (git-ignored): helm built from the Go module proxy,
@@ -80,7 +110,7 @@ deploy-tools: | $(HELM) $(HADOLINT) ## helm, hadolint and docker-compose for dep
 deploy-check: dev deploy-tools ## hadolint, docker-compose.yml (compose-spec schema, config), helm lint/template
 	HADOLINT=$(HADOLINT) HELM=$(HELM) PYTHON=$(BIN)/python bash deploy/check.sh
 
-test: lint typecheck test-rust deploy-check test-python ## everything CI runs
+test: lint typecheck test-rust deploy-check test-ui test-python ## everything CI runs
 
 FUZZ_SECONDS ?= 300
 SCHEMATHESIS_EXAMPLES ?= 100

@@ -29,6 +29,7 @@ from pllm.observability.logging import configure_logging
 from pllm.pipeline import account
 from pllm.providers.anthropic.errors import as_anthropic_error
 from pllm.providers.registry import build_deployments
+from pllm.reload import View
 from pllm.revision import Revision, revision_of
 from pllm.routing.host_share import HostShare
 from pllm.state import AppState
@@ -119,6 +120,7 @@ class GatewayApp:
         self.tracing = state.tracing
         self._reloading = asyncio.Lock()
         self._unregister: Callable[[], None] = lambda: None
+        self._unview: Callable[[], None] = lambda: None
         self._sharing: list[asyncio.Future[None]] = []
 
     def _start_sharing(self) -> None:
@@ -186,6 +188,14 @@ class GatewayApp:
                     + ", ".join(outcome.restart_needed)
                 )
             return outcome
+
+    def view(self) -> View:
+        """The admin API's view of this gateway (see :func:`pllm.reload.register_view`)."""
+        state = self.state
+        return View(
+            state.settings, state.revision.hash, state.revision.loaded_at,
+            state.engine.health_view(),
+        )  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP is handled here rather than in a method it awaits: one frame less on every
@@ -291,6 +301,7 @@ class GatewayApp:
                 try:
                     await self.state.start()
                     self._unregister = reload.register(self.reload)
+                    self._unview = reload.register_view(self.view)
                     self._start_sharing()
                     # Startup objects live as long as the process: keep them out of GC passes.
                     gc.freeze()
@@ -304,6 +315,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._unregister()
+                self._unview()
                 await self._stop_sharing()
                 await self.state.stop()
                 self.access_log.flush()

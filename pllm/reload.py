@@ -136,6 +136,32 @@ def register(target: Target) -> Callable[[], None]:
     return lambda: _targets.remove(target) if target in _targets else None
 
 
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the admin API shows of a gateway of this process (``GET /admin/deployments``,
+    ``GET /admin/config``): its config, the revision it serves and its live health."""
+
+    settings: Settings
+    revision: str
+    loaded_at: float
+    health: list[dict[str, object]]
+
+
+Viewer = Callable[[], View]
+_viewers: list[Viewer] = []
+
+
+def register_view(viewer: Viewer) -> Callable[[], None]:
+    """Adds a gateway's view; returns the function that removes it again."""
+    _viewers.append(viewer)
+    return lambda: _viewers.remove(viewer) if viewer in _viewers else None
+
+
+def current_view() -> View | None:
+    """The view of this process's (first) gateway, or None when none runs here."""
+    return _viewers[0]() if _viewers else None
+
+
 async def reload_all(path: str | None = None) -> list[Outcome]:
     """Reloads every gateway of this process from ``path`` (default: ``PLLM_CONFIG``)."""
     path = path or os.environ.get("PLLM_CONFIG", "config.yaml")

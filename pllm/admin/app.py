@@ -16,7 +16,15 @@ from typing import Any
 import msgspec
 
 from pllm import reload
-from pllm.admin import budget_routes, cache_routes, key_routes, litellm, user_routes
+from pllm.admin import (
+    budget_routes,
+    cache_routes,
+    key_routes,
+    litellm,
+    ops_routes,
+    ui_routes,
+    user_routes,
+)
 from pllm.admin.guard import Guard
 from pllm.admin.openapi import admin_document
 from pllm.admin.routing import LOCAL, Call, Caller, Reply, Route, Router, store_unavailable
@@ -45,6 +53,8 @@ def api_routes() -> list[Route]:
         *budget_routes.ROUTES,
         *litellm.ROUTES,
         *cache_routes.ROUTES,
+        *ops_routes.ROUTES,
+        *ui_routes.ROUTES,
     ]
 
 

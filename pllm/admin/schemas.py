@@ -360,6 +360,7 @@ class ConfigReload(Output):
     models: int
     deployments: int
 
+
 class CacheQuery(Input):
     # Both left out: every entry. model: one model group's; key: one x-litellm-cache-key.
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
@@ -387,3 +388,33 @@ class CacheStats(Output):
     # Semantic types: vectors in this process's index.
     vectors: int | None = None
 
+
+class DeploymentHealth(Output):
+    """One deployment's live health, as ``GET /health/deployments`` on the gateway shows it."""
+
+    deployment: str
+    model: str
+    provider: str
+    score: float
+    # closed: serving; open: ejected until its cool-down ends; half_open: on probation.
+    circuit: str
+    in_flight: int
+    consecutive_failures: int
+    ejections: int
+    # Smoothed time to first token (ms); null before its first success.
+    ttft_ms: float | None
+
+
+class DeploymentsView(Output):
+    revision: str
+    data: list[DeploymentHealth]
+
+
+class ConfigView(Output):
+    """The config the gateway of this process serves, every secret masked."""
+
+    file: str
+    revision: str
+    # When this revision was loaded (UNIX seconds).
+    loaded_at: float
+    config: dict[str, Any]

@@ -65,7 +65,8 @@ def _new_key(client: Client, **fields: object) -> str:
 
 def test_route_table_is_not_empty_and_mostly_guarded(app: AdminApp) -> None:
     open_paths = {r.path for r in app.routes if not r.guarded}
-    assert open_paths == {"/health", "/openapi.json", "/swagger", "/swagger/{file}"}
+    assert open_paths == {"/health", "/openapi.json", "/swagger", "/swagger/{file}", "/ui",
+                          "/ui/{page}", "/ui/assets/{file}"}  # fmt: skip
     assert len(_guarded(app)) >= 39
 
 
