@@ -10,6 +10,7 @@ written as integers, so equal requests hash equally whatever their key order or 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -55,6 +56,7 @@ def cache_key(endpoint: str, model: str, scope: str, payload: dict[str, Any]) ->
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def model_tag(model: str) -> str:
     """A model group's short, separator-free tag in storage keys (``ns:tag:key``), so that
     one group's entries can be found without knowing their keys."""
