@@ -15,7 +15,8 @@ Lua script :data:`_LEASE` grants ``min(wanted, max_budget - spent - held)``, and
 less than the request waiting for it (``need``) but more than 0, it grants ``need``: the one
 grant that may cross ``max_budget``, after which nothing is left to grant. Settled costs move
 from ``held`` to ``spent`` (:data:`_REPORT`), unused headroom goes back when an entity has
-been idle for ``_IDLE`` seconds, when its period ends, or when a lease is too short for a
+been idle for ``_IDLE`` seconds (all but twice its last request's maximum cost, so that its
+next request here is not refused), when its period ends, or when a lease is too short for a
 request and Redis has no more (so that another instance can use it).
 
 Error bound, per budget and period, at any number of instances: what the instances reserve
@@ -25,7 +26,9 @@ one instance alone has. Errs low: a request whose maximum cost does not fit in t
 instance's lease is refused while a refill is asked for (off the request path, one round
 trip), even if the budget has room elsewhere; an instance fetches its first lease when a
 principal is loaded (:meth:`BudgetLeases.prefetch`), so a key's first request does not meet
-an empty lease. After a Redis restart ``held`` is lost: leases outstanding at that moment
+an empty lease; an idle instance keeps two requests' worth, and one that dies keeps what it
+held from the others until the period ends (at most ``remaining / (2 * instances)``, or two
+requests once idle). After a Redis restart ``held`` is lost: leases outstanding at that moment
 (each at most ``max(2 requests, remaining / (2 * instances))``) may be granted twice once.
 
 Commands: one ``EVALSHA`` per lease (a lease covers about ``remaining / (2 * instances)``
@@ -101,6 +104,7 @@ class _Share:
         "asked",
         "db_spent",
         "key",
+        "last",
         "lease",
         "max_budget",
         "need",
@@ -119,6 +123,8 @@ class _Share:
         self.reserved = 0.0
         # The largest request refused for want of lease: the next grant covers it.
         self.need = 0.0
+        # The maximum cost of its latest request.
+        self.last = 0.0
         self.db_spent = 0.0
         self.asked = False
         self.seen = time.monotonic()
@@ -153,6 +159,7 @@ class BudgetLeases:
     def covers(self, budget: Budget, start: float, max_cost: float) -> bool:
         share = self._share(budget, start)
         share.seen = _monotonic()
+        share.last = max_cost
         if share.lease - share.reserved >= max_cost:
             return True
         share.need = max(share.need, max_cost)
@@ -237,11 +244,15 @@ class BudgetLeases:
         self._wake.set()
 
     def _sweep(self) -> None:
+        """Idle leases go back, but for what the entity's next request needs (twice its
+        last one's maximum cost), so that it is not refused for waiting on a refill."""
         idle = time.monotonic() - _IDLE
         for share in self._shares.values():
-            if share.seen < idle and share.reserved == 0.0 and share.lease > 0.0:
-                self._report(share.key, 0.0, share.lease)
-                share.lease = 0.0
+            if share.seen < idle and share.reserved == 0.0:
+                excess = share.lease - 2 * share.last
+                if excess > 0.0:
+                    self._report(share.key, 0.0, excess)
+                    share.lease -= excess
 
     async def refill_once(self) -> None:
         """Asks for every lease wanted and reports settled costs, in one pipeline."""

@@ -101,25 +101,33 @@ def test_the_database_total_is_the_floor_of_what_redis_counts(
     assert admitted == [False, False, False, False, True, False]
 
 
-async def _idle(url: str) -> tuple[float, float]:
-    ((_, leases),) = instances(url, 1)
+async def _idle(url: str) -> tuple[float, float, bool]:
+    ((ledger, leases),) = instances(url, 1)
     b = budget(100.0)
     await leases.prefetch([b])
     key = f"pllm:bg:{b.entity}:{period_start(b.period, time.time()):.0f}"
     held = float(await leases.link.client.hget(key, "held") or 0)
+    got = ledger.reserve([b], 1.0)
+    assert isinstance(got, Reservation)
+    ledger.settle(got, 1.0)
     for share in leases._shares.values():
         share.seen -= 60  # idle for a minute
     leases._sweep()
     await leases.refill_once()
     after = float(await leases.link.client.hget(key, "held") or 0)
+    # What it kept covers the next request at once.
+    admitted = isinstance(ledger.reserve([b], 1.0), Reservation)
     await leases.link.close()
-    return held, after
+    return held, after, admitted
 
 
-def test_an_idle_lease_goes_back(redis_server: RedisServer) -> None:  # noqa: F811
-    held, after = asyncio.run(_idle(redis_server.url))
+def test_an_idle_lease_goes_back_but_for_the_next_request(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    held, after, admitted = asyncio.run(_idle(redis_server.url))
     assert held == 50.0  # a half share of the remaining budget at one instance
-    assert after == 0.0
+    assert after == 2.0  # twice the last request's maximum cost
+    assert admitted
 
 
 async def _down(port: int) -> int:
