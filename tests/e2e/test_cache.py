@@ -347,3 +347,24 @@ def test_admin_stats_and_delete(gw: GatewayProcess, sdk: openai.OpenAI) -> None:
     assert status == 400, body
     status, _, _ = http("DELETE", f"{gw.admin_url}/admin/cache", key=None)
     assert status == 401
+
+
+def test_hits_do_not_count_against_tpm(gw: GatewayProcess) -> None:
+    admin = Admin(gw)
+    secret, _ = admin.create_key(tpm=300)
+    body = {
+        "model": "gpt",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "tokens-per-minute"}],
+    }
+    url = f"{gw.base_url}/chat/completions"
+    status, head, answer = http("POST", url, body, secret)
+    assert (status, head["x-pllm-cache"]) == (200, "miss")
+    used = answer["usage"]["total_tokens"]
+    assert used > 0
+    # Each request reserves over 100 tokens (max_tokens) of 300; were hits charged their
+    # usage, the window would be too full for that after fewer than 200 / used of them.
+    hits = 2 + 300 // used
+    assert [http("POST", url, body, secret)[1].get("x-pllm-cache") for _ in range(hits)] == [
+        "hit"
+    ] * hits

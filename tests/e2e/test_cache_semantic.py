@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,27 @@ def test_redis_semantic_two_instances(
         assert ask(b, "name the largest ocean on earth today")[0] == "hit"
         assert ask(b, "name a small lake")[0] == "miss"
         assert chats(upstream) == 2
+
+
+def test_a_semantic_hit_costs_its_embedding(gw: GatewayProcess) -> None:
+    admin = Admin(gw).wait_ready()
+    secret, created = admin.create_key(alias="semantic-spend")
+    url = f"{gw.base_url}/chat/completions"
+
+    def ask_as_key(text: str) -> str:
+        body = {"model": "gpt", "messages": [{"role": "user", "content": text}]}
+        status, head, answer = http("POST", url, body, secret)
+        assert status == 200, answer
+        return head["x-pllm-cache"]
+
+    assert ask_as_key("which planet is the red planet") == "miss"
+    assert ask_as_key("which planet is the red planet again") == "hit"
+    deadline = time.monotonic() + 5
+    while True:
+        logs = admin.call("GET", f"/admin/spend/logs?key_id={created['id']}")["data"]
+        if len(logs) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    hit = next(row for row in logs if row["cache_hit"])
+    miss = next(row for row in logs if not row["cache_hit"])
+    assert 0 < hit["cost"] < miss["cost"]  # the embedding only, priced like any call
