@@ -88,3 +88,21 @@ def test_clear_by_model_and_key() -> None:
         assert await cache.clear() == 1
 
     asyncio.run(go())
+
+
+def test_user_and_group_scopes() -> None:
+    def key_of(scope: str, principal: Principal) -> str:
+        cache = ResponseCache(CacheSettings(scope=scope), Metrics())
+        call = Call()
+        call.principal = principal
+        plan = cache.plan(call, "chat/completions", "m", payload(), {})
+        assert plan is not None
+        return plan.key
+
+    alice1 = Principal("key", "member", key_id="1", user_id="alice", group_ids=("g1", "g2"))
+    alice2 = Principal("key", "member", key_id="2", user_id="alice", group_ids=("g2", "g1"))
+    bob = Principal("key", "member", key_id="3", user_id="bob", group_ids=("g1",))
+    assert key_of("user", alice1) == key_of("user", alice2) != key_of("user", bob)
+    assert key_of("group", alice1) == key_of("group", alice2) != key_of("group", bob)
+    assert key_of("key", alice1) != key_of("key", alice2)
+    assert key_of("global", alice1) == key_of("global", bob)
