@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from pllm.config.keys import (
 from pllm.config.model_list import ENTRY_KEYS, PARAM_KEYS, PROVIDER_PARAM_KEYS, parse_model_list
 from pllm.config.problems import ConfigError, Problems
 from pllm.config.reader import Reader
-from pllm.config.router import ROUTER_KEYS, parse_router, prune_chains
+from pllm.config.router import ROUTER_KEYS, parse_redis, parse_router, prune_chains
 from pllm.config.schema import ServerSettings, Settings
 
 __all__ = [
@@ -108,6 +109,12 @@ def parse_settings(
         # LiteLLM's module settings (callbacks, ...): pllm reads only the response cache's.
         cache = parse_cache(litellm, env, problems, ignored.litellm)
         ignored.litellm += [f"litellm_settings.{k}" for k in litellm if k not in CACHE_KEYS]
+        if router.redis is None and isinstance(litellm.get("cache_params"), dict):
+            # LiteLLM's multi-instance configs name their one Redis here: the instances
+            # share limits and health through it too. Its problems were reported above.
+            quiet = Problems(file)
+            params = interpolate(litellm["cache_params"], env, "litellm_settings", quiet)
+            router = dataclasses.replace(router, redis=parse_redis({}, quiet, params))
     if raw.get("environment_variables"):
         notes.append(
             "environment_variables is not applied by pllm: set the variables in the "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pllm.config import load_settings
 from pllm.config.problems import Problems
 from pllm.config.router import parse_redis, parse_router
 from pllm.config.schema import RedisSettings
@@ -44,3 +47,18 @@ def test_cache_params_name_the_same_redis() -> None:
     redis = parse_redis({}, Problems("c.yaml"), params)
     assert redis == RedisSettings(host="cache", port=6381, password="x")
     assert parse_redis({}, Problems("c.yaml"), {"type": "local"}) is None
+
+
+def test_a_litellm_config_with_a_redis_cache_shares_limits_through_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "model_list: [{model_name: m, litellm_params: {model: mock/m}}]\n"
+        "litellm_settings: {cache: true, cache_params: {type: redis, host: r1, port: 6390}}\n"
+    )
+    assert load_settings(str(path)).router.redis == RedisSettings(host="r1", port=6390)
+    path.write_text(
+        "model_list: [{model_name: m, litellm_params: {model: mock/m}}]\n"
+        "router_settings: {redis_host: r2}\n"
+        "litellm_settings: {cache: true, cache_params: {type: redis, host: r1}}\n"
+    )
+    assert load_settings(str(path)).router.redis == RedisSettings(host="r2")
