@@ -12,6 +12,8 @@ describe("usage", () => {
     expect(days.map((d) => d.cost)).toEqual([2.5, 0, 1]);
     expect(days[0].requests).toBe(2);
     expect(byDay([])).toEqual([]);
+    const padded = byDay([row("2026-12-08", "a", 1)], 3);
+    expect(padded.map((d) => [d.day, d.cost])).toEqual([["2026-12-06", 0], ["2026-12-07", 0], ["2026-12-08", 1]]);
   });
   it("ranks spenders by cost, then tokens, then id", () => {
     const top = topSpenders([row("d", "a", 1), row("d", "b", 3), row("e", "a", 1), row("d", "c", 2, 5), row("d", null, 2, 50)], 3);

@@ -16,8 +16,9 @@ export interface DayTotal {
   requests: number;
 }
 
-/** Totals per day, oldest first, with every day between the first and the last present. */
-export function byDay(rows: UsageRow[]): DayTotal[] {
+/** Totals per day, oldest first, with every day between the first and the last present,
+ * and at least `minDays` days (earlier empty days added before the first). */
+export function byDay(rows: UsageRow[], minDays = 1): DayTotal[] {
   const totals = new Map<string, DayTotal>();
   for (const r of rows) {
     const t = totals.get(r.day) ?? { day: r.day, cost: 0, tokens: 0, requests: 0 };
@@ -30,7 +31,8 @@ export function byDay(rows: UsageRow[]): DayTotal[] {
   if (days.length === 0) return [];
   const out: DayTotal[] = [];
   const end = Date.parse(`${days[days.length - 1]}T00:00:00Z`);
-  for (let t = Date.parse(`${days[0]}T00:00:00Z`); t <= end; t += 86_400_000) {
+  const first = Math.min(Date.parse(`${days[0]}T00:00:00Z`), end - (minDays - 1) * 86_400_000);
+  for (let t = first; t <= end; t += 86_400_000) {
     const day = new Date(t).toISOString().slice(0, 10);
     out.push(totals.get(day) ?? { day, cost: 0, tokens: 0, requests: 0 });
   }

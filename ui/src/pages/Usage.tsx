@@ -6,17 +6,20 @@ import { barHeights, byDay, topSpenders } from "../lib/usage";
 import { ErrorBox, Field, Select } from "../ui";
 
 type GroupBy = "key" | "user" | "group" | "model";
+type Metric = "cost" | "tokens" | "requests";
+const METRICS: [Metric, string][] = [["cost", "Spend (USD)"], ["tokens", "Tokens"], ["requests", "Requests"]];
 
 export function UsagePage({ api }: { api: Api }) {
   const [groupBy, setGroupBy] = useState<GroupBy>("key");
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
+  const [metric, setMetric] = useState<Metric>("cost");
   const usage = useLoad(
     () => unwrap(api.GET("/admin/usage", { params: { query: { group_by: groupBy, limit: 1000, from: from || undefined, to: to || undefined } } })),
     [api, groupBy, from, to],
   );
   const rows = usage.data?.data ?? [];
-  const days = byDay(rows);
+  const days = byDay(rows, 14);
   const top = topSpenders(rows, 10);
   return (
     <section aria-labelledby="usage-title">
@@ -33,8 +36,11 @@ export function UsagePage({ api }: { api: Api }) {
         <div className="card"><span>Tokens</span><strong>{count(days.reduce((s, d) => s + d.tokens, 0))}</strong></div>
         <div className="card"><span>Requests</span><strong>{count(days.reduce((s, d) => s + d.requests, 0))}</strong></div>
       </div>
-      <h2>Spend per day</h2>
-      <Chart days={days} />
+      <div className="page-head">
+        <h2 id="chart-title">{METRICS.find(([m]) => m === metric)?.[1]} per day</h2>
+        <Select label="Chart" value={metric} onChange={(v) => setMetric(v as Metric)} options={METRICS} />
+      </div>
+      <Chart days={days} metric={metric} />
       <h2>Top spenders by {groupBy}</h2>
       <div className="table-wrap">
         <table>
@@ -51,14 +57,14 @@ export function UsagePage({ api }: { api: Api }) {
   );
 }
 
-function Chart({ days }: { days: ReturnType<typeof byDay> }) {
+function Chart({ days, metric }: { days: ReturnType<typeof byDay>; metric: Metric }) {
   const height = 120;
   const width = Math.max(days.length * 28, 280);
-  const bars = barHeights(days.map((d) => d.cost), height);
+  const bars = barHeights(days.map((d) => d[metric]), height);
   if (days.length === 0) return <p className="muted">No data.</p>;
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label={`Spend per day, ${days.length} days`} preserveAspectRatio="xMinYMax meet">
+      <svg viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-labelledby="chart-title" preserveAspectRatio="xMinYMax meet">
         {days.map((d, i) => (
           <g key={d.day}>
             <rect x={i * 28 + 4} y={height - bars[i]} width={20} height={Math.max(bars[i], 1)} className="bar">
