@@ -6,8 +6,8 @@ one becomes a new :class:`~pllm.state.AppState` (see ``AppState.reloaded``) that
 swaps in with one assignment: each request reads its state once, when it arrives, so
 requests and streams in flight finish on the config they began with and new ones see the
 new config. What a running process cannot change (listeners, workers, the database, keys'
-verification, the breaker's tuning, admission limits) is applied at the next restart and
-listed as such.
+verification, the breaker's tuning, admission limits, the response cache) is applied at the
+next restart and listed as such.
 
 Triggers: ``SIGHUP``, ``pllm serve --watch`` (the file's mtime, size and content), and
 ``POST /admin/config/reload``. The gateway registers itself here, so the admin API, which
@@ -98,6 +98,9 @@ def load(path: str) -> tuple[Settings, list[Deployment]]:
 def restart_needed(old: Settings, new: Settings) -> list[str]:
     """The settings that differ between ``old`` and ``new`` but only a restart applies."""
     changed: list[str] = []
+    if old.cache != new.cache:
+        # The response cache keeps its entries across a reload; its settings take a restart.
+        changed.append("litellm_settings.cache_params")
     for section, names in _RESTART_ONLY.items():
         before, after = getattr(old, section), getattr(new, section)
         fields = [f.name for f in dataclasses.fields(before)] if names is None else names

@@ -9,6 +9,7 @@ import pytest
 
 from pllm import reload
 from pllm.config import ConfigError
+from pllm.config.cache import CacheSettings
 from pllm.config.schema import GeneralSettings, RouterSettings, ServerSettings, Settings
 
 
@@ -26,6 +27,8 @@ def test_only_settings_a_running_process_keeps_are_restart_needed() -> None:
         "router_settings.max_queue",
     ]
     assert reload.restart_needed(old, old) == []
+    cached = dataclasses.replace(old, cache=CacheSettings(ttl=60))
+    assert reload.restart_needed(old, cached) == ["litellm_settings.cache_params"]
 
 
 def test_an_invalid_file_lists_every_problem_and_names_its_revision(tmp_path: Path) -> None:
