@@ -1,6 +1,7 @@
 """The in-process cache: an LRU bounded in bytes, entries expiring at their ttl.
 
-Each worker process has its own (``--workers N`` hold N copies; Redis is shared by all).
+Without workers, that is: the workers of ``pllm serve --workers N`` share one in their shared
+directory instead (:mod:`.host_store`); Redis is shared by every instance.
 Setting an entry that does not fit evicts the least recently used until it does; an entry
 larger than the whole bound is not stored.
 """

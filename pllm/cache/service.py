@@ -15,6 +15,7 @@ of groups as well.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from pllm.cache import registry
 from pllm.cache.control import Control, control_of
 from pllm.cache.entry import Entry, decode, encode, make_entry
+from pllm.cache.host_store import HostStore
 from pllm.cache.key import cache_key, model_tag
 from pllm.cache.local import LocalStore
 from pllm.cache.redis_store import RedisStore
@@ -122,6 +124,14 @@ class ResponseCache:
         if store is None:
             if settings.type in ("redis", "redis-semantic"):
                 store = RedisStore(settings)
+            elif shared := os.environ.get("PLLM_SHARED_DIR"):
+                # The workers of one host (--workers N): one cache for all of them.
+                store = HostStore(
+                    os.path.join(shared, "cache"),
+                    settings.max_bytes,
+                    sweeper=os.environ.get("PLLM_WORKER_INDEX", "0") == "0",
+                    on_evict=self._evicted,
+                )
             else:
                 store = LocalStore(settings.max_bytes, on_evict=self._evicted)
         self.store = store
@@ -293,6 +303,8 @@ class ResponseCache:
 
     def samples(self) -> list[tuple[str, Labels, float]]:
         """Gauges read when /metrics is scraped: bytes held, by model (local)."""
+        if isinstance(self.store, HostStore) and self.store.bytes:
+            return [("pllm_cache_bytes", self._model_labels("*"), float(self.store.bytes))]
         if not isinstance(self.store, LocalStore):
             return []
         return [

@@ -368,3 +368,18 @@ def test_hits_do_not_count_against_tpm(gw: GatewayProcess) -> None:
     assert [http("POST", url, body, secret)[1].get("x-pllm-cache") for _ in range(hits)] == [
         "hit"
     ] * hits
+
+
+def test_the_workers_of_a_host_share_the_local_cache(
+    upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    workdir = tmp_path_factory.mktemp("cache-workers")
+    with GatewayProcess(config(upstream), workdir, args=("--workers", "2")) as two:
+        upstream.clear()
+        body = {"model": "gpt", "messages": [{"role": "user", "content": "one host, one cache"}]}
+        # Each request on a connection of its own: the kernel spreads them over both workers.
+        heads = [
+            http("POST", f"{two.base_url}/chat/completions", body, MASTER)[1] for _ in range(12)
+        ]
+        assert [h.get("x-pllm-cache") for h in heads].count("miss") == 1
+        assert calls(upstream) == 1
