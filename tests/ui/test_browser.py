@@ -130,6 +130,10 @@ def test_admin_ui_end_to_end(gateway: GatewayProcess, browser: Any, tmp_path: Pa
     page.get_by_label("Email").fill("alice@example.com")
     page.get_by_role("button", name="Create", exact=True).click()
     expect(page.get_by_role("cell", name="alice@example.com")).to_be_visible()
+    page.get_by_role("button", name="Edit alice").click()
+    page.get_by_label("RPM").fill("120")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("row", name="alice")).to_contain_text("rpm 120")
     shot("users")
 
     page.get_by_role("link", name="Groups").click()
@@ -160,6 +164,10 @@ def test_admin_ui_end_to_end(gateway: GatewayProcess, browser: Any, tmp_path: Pa
     page.get_by_role("button", name="Done").click()
     expect(page.get_by_test_id("secret")).to_have_count(0)
     assert secret not in page.content()
+    page.get_by_role("button", name="Edit e2e-key").click()
+    page.get_by_label("TPM").fill("50000")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("row", name="e2e-key")).to_contain_text("rpm 600 · tpm 50.0k")
     keys = Admin(gateway).call("GET", "/admin/keys")["data"]
     key_id = next(k["id"] for k in keys if k["alias"] == "e2e-key")
 
@@ -182,6 +190,8 @@ def test_admin_ui_end_to_end(gateway: GatewayProcess, browser: Any, tmp_path: Pa
     for rid in request_ids:
         expect(logs.get_by_text(rid)).to_be_visible()
     shot("usage", readme=True)
+    page.get_by_label("Chart").select_option("tokens")
+    expect(page.get_by_role("img", name="Tokens per day")).to_be_visible()
 
     # ---- revoke it (with a confirmation): its requests fail.
     page.get_by_role("link", name="Keys").click()
@@ -210,6 +220,7 @@ def test_admin_ui_end_to_end(gateway: GatewayProcess, browser: Any, tmp_path: Pa
                 model="down", messages=[{"role": "user", "content": "x"}]
             )
     expect(row.get_by_test_id("verdict")).to_have_text("unhealthy", timeout=5_000)
+    expect(row).to_contain_text("upstream_unreachable")
     expect(
         page.locator("tr[data-deployment]", has_text="cheap").get_by_test_id("verdict")
     ).to_have_text("healthy")

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { summary, verdict } from "./health";
+import { recentErrors, summary, verdict } from "./health";
 
 describe("health", () => {
   it("calls an open circuit unhealthy", () => {
@@ -16,5 +16,20 @@ describe("health", () => {
   it("counts verdicts", () => {
     expect(summary([{ score: 95, circuit: "closed", consecutive_failures: 0 }, { score: 0, circuit: "open", consecutive_failures: 5 }]))
       .toEqual({ healthy: 1, degraded: 0, unhealthy: 1 });
+  });
+});
+
+describe("recent errors", () => {
+  it("counts each deployment's failures in the window, with the newest error", () => {
+    const rows = [
+      { ts: 100, status: 502, deployment: "a/0", error: "upstream_unreachable" },
+      { ts: 99, status: 200, deployment: "a/0", error: null },
+      { ts: 98, status: 500, deployment: "a/0", error: null },
+      { ts: 97, status: 503, deployment: null, error: "no_healthy_deployment" },
+      { ts: 1, status: 500, deployment: "b/1", error: "old" },
+    ];
+    const errors = recentErrors(rows, 110, 60);
+    expect([...errors.keys()]).toEqual(["a/0"]);
+    expect(errors.get("a/0")).toEqual({ count: 2, last: "upstream_unreachable", at: 100 });
   });
 });

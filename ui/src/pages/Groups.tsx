@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { unwrap, type Api, type Schemas } from "../api/client";
-import { EMPTY_LIMITS, limitsBody, optionalText, type LimitsForm } from "../lib/forms";
+import { EMPTY_LIMITS, limitsBody, limitsForm, optionalText, type LimitsForm } from "../lib/forms";
 import { budgetShare, limits, money, search } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { Bar, Confirm, ErrorBox, Field, Select } from "../ui";
@@ -13,6 +13,7 @@ export function GroupsPage({ api }: { api: Api }) {
   const [creating, setCreating] = useState(false);
   const [open, setOpen] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<Group | null>(null);
+  const [editing, setEditing] = useState<Group | null>(null);
   const [error, setError] = useState<string | null>(null);
   const groups = useLoad(() => unwrap(api.GET("/admin/groups", { params: { query: { limit: 1000 } } })), [api]);
   const budgets = useLoad(() => unwrap(api.GET("/admin/budgets")), [api]);
@@ -34,6 +35,7 @@ export function GroupsPage({ api }: { api: Api }) {
         <button type="button" className="primary" onClick={() => setCreating(true)}>Create group</button>
       </div>
       {creating && <CreateGroup api={api} onDone={() => { setCreating(false); groups.reload(); }} />}
+      {editing && <EditGroup api={api} group={editing} onDone={() => { setEditing(null); groups.reload(); }} />}
       {deleting && (
         <Confirm title={`Delete group ${deleting.id}?`} confirm="Delete group" onConfirm={() => void remove(deleting)} onCancel={() => setDeleting(null)}>
           Its memberships go with it and its keys are revoked.
@@ -58,6 +60,7 @@ export function GroupsPage({ api }: { api: Api }) {
                   <td><Bar share={budgetShare(spent, g.max_budget)} label={g.max_budget === null ? money(spent) : `${money(spent)} / ${money(g.max_budget)}`} /></td>
                   <td className="row-actions">
                     <button type="button" aria-expanded={open === g.id} aria-label={`Members of ${g.id}`} onClick={() => setOpen(open === g.id ? null : g.id)}>Members</button>
+                    <button type="button" aria-label={`Edit ${g.id}`} onClick={() => setEditing(g)}>Edit</button>
                     <button type="button" className="danger" aria-label={`Delete ${g.id}`} onClick={() => setDeleting(g)}>Delete</button>
                   </td>
                 </tr>
@@ -144,6 +147,36 @@ function CreateGroup({ api, onDone }: { api: Api; onDone: () => void }) {
       <ErrorBox error={error} />
       <div className="actions">
         <button type="submit" className="primary">Create</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+function EditGroup({ api, group, onDone }: { api: Api; group: Group; onDone: () => void }) {
+  const [name, setName] = useState(group.name ?? "");
+  const [lim, setLim] = useState<LimitsForm>(limitsForm(group));
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await unwrap(api.PATCH("/admin/groups/{id}", {
+        params: { path: { id: group.id } },
+        body: { ...limitsBody(lim), name: optionalText(name) },
+      }));
+      onDone();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="edit-group-title">
+      <h2 id="edit-group-title">Edit group {group.id}</h2>
+      <Field label="Name" value={name} onChange={setName} />
+      <LimitsFields form={lim} set={setLim} />
+      <ErrorBox error={error} />
+      <div className="actions">
+        <button type="submit" className="primary">Save</button>
         <button type="button" onClick={onDone}>Cancel</button>
       </div>
     </form>

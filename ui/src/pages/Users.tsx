@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { unwrap, type Api, type Schemas } from "../api/client";
-import { EMPTY_LIMITS, limitsBody, optionalText, type LimitsForm } from "../lib/forms";
+import { EMPTY_LIMITS, limitsBody, limitsForm, optionalText, type LimitsForm } from "../lib/forms";
 import { budgetShare, limits, money, search } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { Bar, Confirm, ErrorBox, Field, Select } from "../ui";
@@ -12,6 +12,7 @@ export function UsersPage({ api }: { api: Api }) {
   const [query, setQuery] = useState("");
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<User | null>(null);
+  const [editing, setEditing] = useState<User | null>(null);
   const [error, setError] = useState<string | null>(null);
   const users = useLoad(() => unwrap(api.GET("/admin/users", { params: { query: { limit: 1000 } } })), [api]);
   const budgets = useLoad(() => unwrap(api.GET("/admin/budgets")), [api]);
@@ -33,6 +34,7 @@ export function UsersPage({ api }: { api: Api }) {
         <button type="button" className="primary" onClick={() => setCreating(true)}>Create user</button>
       </div>
       {creating && <CreateUser api={api} onDone={() => { setCreating(false); users.reload(); }} />}
+      {editing && <EditUser api={api} user={editing} onDone={() => { setEditing(null); users.reload(); }} />}
       {deleting && (
         <Confirm title={`Delete user ${deleting.id}?`} confirm="Delete user" onConfirm={() => void remove(deleting)} onCancel={() => setDeleting(null)}>
           Their memberships go with them and their keys are revoked.
@@ -56,7 +58,7 @@ export function UsersPage({ api }: { api: Api }) {
                 <tr key={u.id}>
                   <td>{u.id}</td><td>{u.name ?? "—"}</td><td>{u.email ?? "—"}</td><td>{u.role}</td><td>{limits(u)}</td>
                   <td><Bar share={budgetShare(spent, u.max_budget)} label={u.max_budget === null ? money(spent) : `${money(spent)} / ${money(u.max_budget)}`} /></td>
-                  <td className="row-actions"><button type="button" className="danger" aria-label={`Delete ${u.id}`} onClick={() => setDeleting(u)}>Delete</button></td>
+                  <td className="row-actions"><button type="button" aria-label={`Edit ${u.id}`} onClick={() => setEditing(u)}>Edit</button><button type="button" className="danger" aria-label={`Delete ${u.id}`} onClick={() => setDeleting(u)}>Delete</button></td>
                 </tr>
               );
             })}
@@ -99,6 +101,42 @@ function CreateUser({ api, onDone }: { api: Api; onDone: () => void }) {
       <ErrorBox error={error} />
       <div className="actions">
         <button type="submit" className="primary">Create</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+function EditUser({ api, user, onDone }: { api: Api; user: User; onDone: () => void }) {
+  const [name, setName] = useState(user.name ?? "");
+  const [email, setEmail] = useState(user.email ?? "");
+  const [role, setRole] = useState<string>(user.role);
+  const [lim, setLim] = useState<LimitsForm>(limitsForm(user));
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await unwrap(api.PATCH("/admin/users/{id}", {
+        params: { path: { id: user.id } },
+        body: { ...limitsBody(lim), name: optionalText(name), email: optionalText(email), role: role as "member" | "admin" },
+      }));
+      onDone();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="edit-user-title">
+      <h2 id="edit-user-title">Edit user {user.id}</h2>
+      <div className="grid">
+        <Field label="Name" value={name} onChange={setName} />
+        <Field label="Email" value={email} onChange={setEmail} type="email" />
+        <Select label="Role" value={role} onChange={setRole} options={[["member", "member"], ["admin", "admin"]]} />
+      </div>
+      <LimitsFields form={lim} set={setLim} />
+      <ErrorBox error={error} />
+      <div className="actions">
+        <button type="submit" className="primary">Save</button>
         <button type="button" onClick={onDone}>Cancel</button>
       </div>
     </form>
