@@ -140,7 +140,7 @@ function CreateGroup({ api, onDone }: { api: Api; onDone: () => void }) {
     <form className="panel" onSubmit={submit} aria-labelledby="create-group-title">
       <h2 id="create-group-title">Create group</h2>
       <div className="grid">
-        <Field label="Group ID" value={id} onChange={setId} placeholder="generated when empty" />
+        <Field label="Group ID" value={id} onChange={setId} placeholder="generated when empty" autoFocus />
         <Field label="Name" value={name} onChange={setName} />
       </div>
       <LimitsFields form={lim} set={setLim} />
@@ -172,7 +172,7 @@ function EditGroup({ api, group, onDone }: { api: Api; group: Group; onDone: () 
   return (
     <form className="panel" onSubmit={submit} aria-labelledby="edit-group-title">
       <h2 id="edit-group-title">Edit group {group.id}</h2>
-      <Field label="Name" value={name} onChange={setName} />
+      <Field label="Name" value={name} onChange={setName} autoFocus />
       <LimitsFields form={lim} set={setLim} />
       <ErrorBox error={error} />
       <div className="actions">

@@ -181,7 +181,7 @@ function CreateKey({ api, onCreated, onCancel }: { api: Api; onCreated: (c: Sche
     <form className="panel" onSubmit={submit} aria-labelledby="create-key-title">
       <h2 id="create-key-title">Create key</h2>
       <div className="grid">
-        <Field label="Alias" value={alias} onChange={setAlias} />
+        <Field label="Alias" value={alias} onChange={setAlias} autoFocus />
         <Select label="User" value={user} onChange={setUser}
           options={[["", "(none)"], ...(users.data?.data ?? []).map((u): [string, string] => [u.id, u.name ? `${u.name} (${u.id})` : u.id])]} />
         <Select label="Group" value={group} onChange={setGroup}
@@ -231,7 +231,7 @@ function EditKey({ api, keyView, onDone }: { api: Api; keyView: Key; onDone: () 
   return (
     <form className="panel" onSubmit={submit} aria-labelledby="edit-key-title">
       <h2 id="edit-key-title">Edit key {keyView.alias ?? keyView.id}</h2>
-      <Field label="Alias" value={alias} onChange={setAlias} />
+      <Field label="Alias" value={alias} onChange={setAlias} autoFocus />
       <LimitsFields form={lim} set={setLim} />
       <ErrorBox error={error} />
       <div className="actions">

@@ -92,7 +92,7 @@ function CreateUser({ api, onDone }: { api: Api; onDone: () => void }) {
     <form className="panel" onSubmit={submit} aria-labelledby="create-user-title">
       <h2 id="create-user-title">Create user</h2>
       <div className="grid">
-        <Field label="User ID" value={id} onChange={setId} placeholder="generated when empty" />
+        <Field label="User ID" value={id} onChange={setId} placeholder="generated when empty" autoFocus />
         <Field label="Name" value={name} onChange={setName} />
         <Field label="Email" value={email} onChange={setEmail} type="email" />
         <Select label="Role" value={role} onChange={setRole} options={[["member", "member"], ["admin", "admin"]]} />
@@ -129,7 +129,7 @@ function EditUser({ api, user, onDone }: { api: Api; user: User; onDone: () => v
     <form className="panel" onSubmit={submit} aria-labelledby="edit-user-title">
       <h2 id="edit-user-title">Edit user {user.id}</h2>
       <div className="grid">
-        <Field label="Name" value={name} onChange={setName} />
+        <Field label="Name" value={name} onChange={setName} autoFocus />
         <Field label="Email" value={email} onChange={setEmail} type="email" />
         <Select label="Role" value={role} onChange={setRole} options={[["member", "member"], ["admin", "admin"]]} />
       </div>
