@@ -1,4 +1,4 @@
-"""Prometheus metrics in the text exposition format, without a client library on the hot path.
+"""Prometheus metrics: plain dicts on the hot path, ``prometheus-client`` at scrape time.
 
 Counters are plain dict entries keyed by (name, labels); incrementing one is a dict update.
 A histogram observation is a bisect over the family's fixed bounds and two list updates.
@@ -87,16 +87,6 @@ _BOUNDS: dict[str, tuple[float, ...]] = {
 }
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
-
-
 class _Histogram:
     __slots__ = ("bounds", "buckets", "count", "sum")
 
@@ -136,31 +126,49 @@ class Metrics:
         return self.counters.get((name, labels), 0.0)
 
     def render(self, samples: Iterable[tuple[str, Labels, float]] = ()) -> bytes:
-        """The exposition text: counters plus ``samples`` read at scrape time."""
-        rows: dict[str, list[str]] = {}
-        for (name, labels), v in self.counters.items():
-            rows.setdefault(name, []).append(f"{name}{_labels(labels)} {v:g}")
-        for name, labels, v in samples:
-            rows.setdefault(name, []).append(f"{name}{_labels(labels)} {v:g}")
-        for (name, labels), h in self.histograms.items():
-            rows.setdefault(name, []).extend(_histogram_rows(name, labels, h))
-        out: list[str] = []
-        for name, (kind, text) in _FAMILIES.items():
-            if name in rows:
-                out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *rows[name]]
-        return ("\n".join(out) + "\n").encode()
+        """The exposition text, by ``prometheus-client``: counters, histograms and
+        ``samples`` (gauges read at scrape time), fed to it as a custom collector."""
+        from prometheus_client.exposition import generate_latest  # at scrape time only
+
+        return generate_latest(_Collector(self, samples))
 
 
-def _histogram_rows(name: str, labels: Labels, h: _Histogram) -> list[str]:
-    out: list[str] = []
-    cumulative = 0
-    for bound, n in zip((*h.bounds, float("inf")), h.buckets, strict=True):
-        cumulative += n
-        le = "+Inf" if bound == float("inf") else f"{bound:g}"
-        out.append(f"{name}_bucket{_labels((*labels, ('le', le)))} {cumulative}")
-    out.append(f"{name}_sum{_labels(labels)} {h.sum:g}")
-    out.append(f"{name}_count{_labels(labels)} {h.count}")
-    return out
+class _Collector:
+    """What ``prometheus-client`` collects: these metrics as its metric families, in
+    ``_FAMILIES`` order (a name not declared there is left out)."""
+
+    def __init__(self, metrics: Metrics, samples: Iterable[tuple[str, Labels, float]]) -> None:
+        self.metrics = metrics
+        self.samples = samples
+
+    def collect(self) -> list[Any]:
+        from prometheus_client.core import Metric
+
+        families: dict[str, Any] = {}
+
+        def family(name: str) -> Any:
+            found = families.get(name)
+            if found is None:
+                kind, text = _FAMILIES[name]
+                found = families[name] = Metric(name.removesuffix("_total"), text, kind)
+            return found
+
+        rows = [
+            *((n, labels, v) for (n, labels), v in self.metrics.counters.items()),
+            *self.samples,
+        ]
+        for name, labels, value in rows:
+            if name in _FAMILIES:
+                family(name).add_sample(name, dict(labels), value)
+        for (name, labels), h in self.metrics.histograms.items():
+            metric, cumulative = family(name), 0
+            for bound, n in zip((*h.bounds, float("inf")), h.buckets, strict=True):
+                cumulative += n
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                metric.add_sample(f"{name}_bucket", {**dict(labels), "le": le}, cumulative)
+            metric.add_sample(f"{name}_sum", dict(labels), h.sum)
+            metric.add_sample(f"{name}_count", dict(labels), h.count)
+        return [families[name] for name in _FAMILIES if name in families]
 
 
 # --- several workers: each writes a snapshot, the supervisor merges them -----------------

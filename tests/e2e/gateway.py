@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -162,3 +163,28 @@ def raw_stream(gateway: GatewayProcess, model: str, key: str) -> bytes:
         while chunk := sock.recv(65536):
             out += chunk
     return out
+
+
+def _sorted_labels(sample: str) -> str:
+    """``name{b="2",a="1"}`` as ``name{a="1",b="2"}``: the exposition orders labels by name."""
+    name, brace, rest = sample.partition("{")
+    if not brace:
+        return sample
+    labels = re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', rest)
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels)) + "}"
+
+
+class Samples(dict[str, float]):
+    """A scrape's samples; looked up with the labels in any order."""
+
+    def __getitem__(self, sample: str) -> float:
+        return super().__getitem__(_sorted_labels(sample))
+
+
+def parse_samples(text: str) -> Samples:
+    samples = Samples()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[_sorted_labels(name)] = float(value)
+    return samples

@@ -184,9 +184,14 @@ def test_a_budget_of_10_requests_admits_at_most_11_across_three_instances(
     admitted = statuses.count(200)
     assert admitted + statuses.count(429) == 60
     assert 8 <= admitted <= 11, statuses
-    time.sleep(1.5)  # flushed, synced: every instance now refuses
+    time.sleep(1.5)  # flushed, synced
+    # The leases err low: what the burst left of the budget may still be spent, then every
+    # instance refuses, and the total stays within one request of the budget.
     for gw in cluster:
-        assert chat(gw, secrets[0], model="cheap", max_tokens=16)[0] == 429
+        while (status := chat(gw, secrets[0], model="cheap", max_tokens=16)[0]) == 200:
+            admitted += 1
+            assert admitted <= 11
+        assert status == 429
     if scope == "key":
         budgets = admin.call("GET", "/admin/budgets")["data"]
         mine = next(b for b in budgets if b["id"] == created["id"])

@@ -184,11 +184,11 @@ def test_reload_metrics_name_the_revision(tmp_path: Path) -> None:
         post_json(f"{gateway.admin_url}/admin/config/reload", "sk-wrong")  # both listen now
         with urllib.request.urlopen(url, timeout=5) as r:
             text = r.read().decode()
-        assert f'pllm_config_info{{revision="{revision}"}} 1' in text
+        assert f'pllm_config_info{{revision="{revision}"}} 1.0' in text
         assert "pllm_config_loaded_timestamp_seconds" in text
         gateway.config.write_text(config(tmp_path / "data", FAST, FRESH))
         status, _ = post_json(f"{gateway.admin_url}/admin/config/reload", KEY)
         assert status == 200
         with urllib.request.urlopen(url, timeout=5) as r:
             text = r.read().decode()
-        assert 'pllm_config_reloads_total{result="ok"} 1' in text
+        assert 'pllm_config_reloads_total{result="ok"} 1.0' in text

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.gateway import GatewayProcess, deployment
+from tests.e2e.gateway import GatewayProcess, Samples, deployment, parse_samples
 from tests.fakes.openai_upstream import FakeOpenAI
 
 KEY = "sk-shed"
@@ -132,15 +132,9 @@ def metrics_config(up: FakeOpenAI) -> str:
     )
 
 
-def scrape(gw: GatewayProcess) -> dict[str, float]:
+def scrape(gw: GatewayProcess) -> Samples:
     with urllib.request.urlopen(f"{gw.url}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
+        return parse_samples(r.read().decode())
 
 
 def test_a_scripted_scenario_leaves_exact_counts(upstream: FakeOpenAI, tmp_path: Path) -> None:
@@ -181,8 +175,7 @@ def test_the_metrics_listener_has_histograms_and_tokens(
             urllib.request.urlopen(f"http://127.0.0.1:{gw.metrics_port}/v1/models")
         assert e.value.code == 404
         e.value.close()  # its socket, else a ResourceWarning in a later test
-    samples = [ln.rpartition(" ") for ln in text.splitlines() if ln and ln[0] != "#"]
-    on_9090 = {name: float(value) for name, _, value in samples}
+    on_9090 = parse_samples(text)
     # The same view on both listeners (one process), and the histograms in it.
     duration = 'gen_ai_server_request_duration_seconds_count{model="flaky",status="200"}'
     assert main[duration] == on_9090[duration] == 1
