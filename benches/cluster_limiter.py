@@ -16,7 +16,7 @@ import time
 
 import pllm_accel
 from pllm.budgets.ledger import BudgetLedger, Reservation
-from pllm.cluster.budgets import BudgetLeases
+from pllm.cluster.budgets import BudgetLeases, RedisLeases
 from pllm.cluster.limiter import ClusterLimiter
 from pllm.cluster.link import Link
 from pllm.config.schema import RedisSettings
@@ -65,11 +65,11 @@ async def budgets(url: str | None) -> tuple[float, float]:
     ledger = BudgetLedger()
     leases = None
     if url is not None:
-        leases = BudgetLeases(Link(RedisSettings(url=url), "bench-budgets"), lambda: 3)
+        leases = BudgetLeases(RedisLeases(Link(RedisSettings(url=url), "bench-budgets")), lambda: 3)
         ledger.cluster = leases
         await leases.prefetch(BUDGETS)
         refills = asyncio.get_running_loop().create_task(leases.refill())
-        info = await leases.link.client.info("stats")
+        info = await leases.store.link.client.info("stats")
         before = int(info["total_commands_processed"])
     started = time.perf_counter()
     for i in range(REQUESTS):
@@ -81,10 +81,10 @@ async def budgets(url: str | None) -> tuple[float, float]:
     elapsed = time.perf_counter() - started
     commands = 0.0
     if leases is not None:
-        info = await leases.link.client.info("stats")
+        info = await leases.store.link.client.info("stats")
         commands = int(info["total_commands_processed"]) - before - 1
         refills.cancel()
-        await leases.link.close()
+        await leases.store.link.close()
     return elapsed / REQUESTS * 1e9, commands / REQUESTS
 
 

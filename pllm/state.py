@@ -14,6 +14,7 @@ import pllm_accel
 from pllm.auth.authenticator import Authenticator
 from pllm.cache.service import ResponseCache
 from pllm.capacity import worker_capacity
+from pllm.cluster.budgets import BudgetLeases
 from pllm.config import Settings
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price, PriceTable
@@ -59,6 +60,9 @@ class AppState:
     cluster: Node | None = None
     # The response cache (litellm_settings.cache); None: off.
     cache: ResponseCache | None = None
+    # Without Redis, the workers of one host lease budgets from each other (host_leases).
+    host_budgets: BudgetLeases | None = None
+    _host_budgets_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, deployments: list[Deployment]) -> AppState:
@@ -103,6 +107,9 @@ class AppState:
         if cluster is not None:
             cluster.attach(state.engine)
             accounting.ledger.cluster = cluster.budgets
+        elif (shared := os.environ.get("PLLM_SHARED_DIR")) and _workers() > 1:
+            state.host_budgets = _host_budgets(shared)
+            accounting.ledger.cluster = state.host_budgets
         return state
 
     def reloaded(self, settings: Settings, deployments: list[Deployment]) -> AppState:
@@ -170,10 +177,17 @@ class AppState:
         await self.accounting.start(on_open=self.auth.attach)
         if self.cluster is not None:
             await self.cluster.start()
+        if self.host_budgets is not None:
+            self._host_budgets_task = asyncio.get_running_loop().create_task(
+                self.host_budgets.refill()
+            )
 
     async def stop(self) -> None:
         if self.cluster is not None:
             await self.cluster.stop()
+        if self._host_budgets_task is not None:
+            self._host_budgets_task.cancel()
+            await asyncio.gather(self._host_budgets_task, return_exceptions=True)
         await self.auth.stop()
         await self.accounting.stop()
         if self.tracing is not None:
@@ -183,6 +197,21 @@ class AppState:
         if self.http is not None and self._loop is not None:
             pllm_accel.close_client(self._loop, self.http)
         self.http = None
+
+
+def _workers() -> int:
+    """How many workers the supervisor runs (``PLLM_WORKERS``; 1 without one)."""
+    try:
+        return int(os.environ.get("PLLM_WORKERS", "1"))
+    except ValueError:
+        return 1
+
+
+def _host_budgets(shared: str) -> BudgetLeases:
+    from pllm.cluster.host_leases import HostLeases
+
+    workers = _workers()
+    return BudgetLeases(HostLeases(os.path.join(shared, "budgets.sqlite")), lambda: workers)
 
 
 def _prices(

@@ -122,6 +122,7 @@ class Supervisor:
             "PLLM_SUPERVISOR_PID": str(os.getpid()),
             "PLLM_SHARED_DIR": self.directory,
             "PLLM_WORKER_INDEX": str(index),
+            "PLLM_WORKERS": str(self.workers),
         }
         process = subprocess.Popen(list(self.command(index)), env=env)  # noqa: S603 - our own
         return _Worker(index, process, time.monotonic())

@@ -45,6 +45,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from pllm.budgets.periods import period_start
 from pllm.cluster.link import PREFIX, Link
@@ -93,6 +94,69 @@ return tostring(held)
 """
 
 
+class LeaseStore(Protocol):
+    """Where the leases come from: Redis for instances (:class:`RedisLeases`), a file in the
+    workers' shared directory for the workers of one host
+    (:class:`pllm.cluster.host_leases.HostLeases`); both apply the same arithmetic
+    atomically (``_LEASE``, ``_REPORT``)."""
+
+    def online(self) -> bool: ...
+
+    def ok(self) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+    def retry_in(self) -> float: ...
+
+    async def exchange(
+        self, reports: list[tuple[str, float, float]], leases: list[Lease]
+    ) -> list[tuple[float, float]]:
+        """Applies ``reports`` (key, settled cost, headroom given back), then grants each of
+        ``leases`` (key, max_budget, want, need, the database's spent): ``(granted, spent)``
+        per lease, in order."""
+        ...
+
+
+# (key, max_budget, want, need, the database's spent)
+Lease = tuple[str, float, float, float, float]
+
+
+class RedisLeases:
+    """Leases from the Redis of :class:`Link`: one pipeline of Lua scripts per exchange."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self._scripts: tuple[Any, Any] | None = None
+
+    def online(self) -> bool:
+        return self.link.up is not False
+
+    def ok(self) -> None:
+        self.link.ok()
+
+    def failed(self, error: BaseException) -> None:
+        self.link.failed(error)
+
+    def retry_in(self) -> float:
+        return self.link.retry_in()
+
+    async def exchange(
+        self, reports: list[tuple[str, float, float]], leases: list[Lease]
+    ) -> list[tuple[float, float]]:
+        client = self.link.client
+        if self._scripts is None:
+            self._scripts = (client.register_script(_LEASE), client.register_script(_REPORT))
+        lease, report = self._scripts
+        pipe = client.pipeline(transaction=False)
+        for key, cost, returned in reports:
+            await report(keys=[key], args=[repr(cost), repr(returned)], client=pipe)
+        for key, max_budget, want, need, db_spent in leases:
+            args: list[str | int] = [repr(max_budget), repr(want), repr(need), repr(db_spent), _TTL]
+            await lease(keys=[key], args=args, client=pipe)
+        answers = await pipe.execute()
+        return [(float(a[0]), float(a[1])) for a in answers[len(reports) :]]
+
+
 def _key(entity: str, start: float) -> str:
     return f"{PREFIX}bg:{entity}:{start:.0f}"
 
@@ -138,8 +202,8 @@ class BudgetLeases:
     ``covers``/``take``/``give``/``synced`` are called under the ledger's lock and never wait;
     ``refill`` is the background task."""
 
-    def __init__(self, link: Link, instances: Callable[[], int]) -> None:
-        self.link = link
+    def __init__(self, store: LeaseStore, instances: Callable[[], int]) -> None:
+        self.store = store
         self.instances = instances
         self._shares: dict[str, _Share] = {}
         self._wanted: dict[str, _Share] = {}
@@ -148,11 +212,9 @@ class BudgetLeases:
         # The database's latest totals: (period start, spent) per entity.
         self._db: dict[str, tuple[float, float]] = {}
         self._wake = asyncio.Event()
-        self._lease_script: object = None
-        self._report_script: object = None
 
     def online(self) -> bool:
-        return self.link.up is not False
+        return self.store.online()
 
     # --- under the ledger's lock ----------------------------------------------------------
 
@@ -210,9 +272,9 @@ class BudgetLeases:
                 self._want(share)
         try:
             await self.refill_once()
-            self.link.ok()
+            self.store.ok()
         except Exception as e:
-            self.link.failed(e)
+            self.store.failed(e)
 
     def _share(self, budget: Budget, start: float) -> _Share:
         share = self._shares.get(budget.entity)
@@ -262,34 +324,26 @@ class BudgetLeases:
         reports = list(self._reports.items())
         self._wanted.clear()
         self._reports.clear()
-        client = self.link.client
-        if self._lease_script is None:
-            self._lease_script = client.register_script(_LEASE)
-            self._report_script = client.register_script(_REPORT)
-        lease, report = self._lease_script, self._report_script
-        assert callable(lease) and callable(report)
-        pipe = client.pipeline(transaction=False)
-        for key, (cost, returned) in reports:
-            await report(keys=[key], args=[repr(cost), repr(returned)], client=pipe)
         instances = max(1, self.instances())
+        leases = []
         for share in wanted:
             remaining = share.max_budget - share.db_spent
             want = max(2 * share.need, remaining / (2 * instances), 0.0)
-            args = [repr(share.max_budget), repr(want), repr(share.need), repr(share.db_spent)]
-            await lease(keys=[share.key], args=[*args, _TTL], client=pipe)
+            leases.append((share.key, share.max_budget, want, share.need, share.db_spent))
         try:
-            answers = await pipe.execute()
+            answers = await self.store.exchange(
+                [(key, cost, returned) for key, (cost, returned) in reports], leases
+            )
         except BaseException:
             for share in wanted:
                 self._wanted[share.key] = share
             for key, (cost, returned) in reports:
                 self._report(key, cost, returned)
             raise
-        for share, answer in zip(wanted, answers[len(reports) :], strict=True):
+        for share, (granted, spent) in zip(wanted, answers, strict=True):
             share.asked = False
-            granted = float(answer[0])
             share.lease += granted
-            share.db_spent = max(share.db_spent, float(answer[1]))
+            share.db_spent = max(share.db_spent, spent)
             if granted < share.need and share.free() > 0.0:
                 # Too short for the request waiting, and Redis has no more: what is left
                 # goes back, for an instance that can use it.
@@ -312,6 +366,6 @@ class BudgetLeases:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self.link.failed(e)
-                await asyncio.sleep(self.link.retry_in())
+                self.store.failed(e)
+                await asyncio.sleep(self.store.retry_in())
                 self._wake.set()

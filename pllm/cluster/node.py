@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pllm.cluster.budgets import BudgetLeases
+from pllm.cluster.budgets import BudgetLeases, RedisLeases
 from pllm.cluster.bus import CHANNEL, Bus
 from pllm.cluster.limiter import ClusterLimiter
 from pllm.cluster.link import Link
@@ -51,7 +51,7 @@ class Node:
         self.link = Link(settings, instance)
         self.presence = Presence(self.link)
         self.limiter = ClusterLimiter(self.link, lambda: self.presence.seen)
-        self.budgets = BudgetLeases(self.link, lambda: self.presence.seen)
+        self.budgets = BudgetLeases(RedisLeases(self.link), lambda: self.presence.seen)
         self.bus = Bus(self.link, self._remote_reload)
         self.config_file = config_file
         self.revision = revision_of(config_file)

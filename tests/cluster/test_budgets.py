@@ -10,7 +10,7 @@ import time
 
 from pllm.budgets.ledger import BudgetLedger, Reservation
 from pllm.budgets.periods import period_start
-from pllm.cluster.budgets import BudgetLeases
+from pllm.cluster.budgets import BudgetLeases, RedisLeases
 from pllm.cluster.link import Link
 from pllm.config.schema import RedisSettings
 from pllm.principal import Budget
@@ -27,7 +27,7 @@ def instances(url: str, n: int) -> list[tuple[BudgetLedger, BudgetLeases]]:
     out = []
     for i in range(n):
         ledger = BudgetLedger()
-        leases = BudgetLeases(Link(RedisSettings(url=url), f"b{i}"), lambda: n)
+        leases = BudgetLeases(RedisLeases(Link(RedisSettings(url=url), f"b{i}")), lambda: n)
         ledger.cluster = leases
         out.append((ledger, leases))
     return out
@@ -50,9 +50,9 @@ async def _round_robin(url: str, settle: bool, requests: int = 60) -> tuple[int,
     for _, leases in group:
         await leases.refill_once()
     key = f"pllm:bg:{b.entity}:{period_start('monthly', time.time()):.0f}"
-    spent = float(await group[0][1].link.client.hget(key, "spent") or 0)
+    spent = float(await group[0][1].store.link.client.hget(key, "spent") or 0)
     for _, leases in group:
-        await leases.link.close()
+        await leases.store.link.close()
     return admitted, spent
 
 
@@ -87,7 +87,7 @@ async def _database_total(url: str) -> list[bool]:
     for _ in range(2):
         admitted.append(isinstance(ledger.reserve([b], 1.0), Reservation))
         await leases.refill_once()
-    for link in (leases.link, other_leases.link):
+    for link in (leases.store.link, other_leases.store.link):
         await link.close()
     return admitted
 
@@ -106,7 +106,7 @@ async def _idle(url: str) -> tuple[float, float, bool]:
     b = budget(100.0)
     await leases.prefetch([b])
     key = f"pllm:bg:{b.entity}:{period_start(b.period, time.time()):.0f}"
-    held = float(await leases.link.client.hget(key, "held") or 0)
+    held = float(await leases.store.link.client.hget(key, "held") or 0)
     got = ledger.reserve([b], 1.0)
     assert isinstance(got, Reservation)
     ledger.settle(got, 1.0)
@@ -114,10 +114,10 @@ async def _idle(url: str) -> tuple[float, float, bool]:
         share.seen -= 60  # idle for a minute
     leases._sweep()
     await leases.refill_once()
-    after = float(await leases.link.client.hget(key, "held") or 0)
+    after = float(await leases.store.link.client.hget(key, "held") or 0)
     # What it kept covers the next request at once.
     admitted = isinstance(ledger.reserve([b], 1.0), Reservation)
-    await leases.link.close()
+    await leases.store.link.close()
     return held, after, admitted
 
 
@@ -132,13 +132,15 @@ def test_an_idle_lease_goes_back_but_for_the_next_request(
 
 async def _down(port: int) -> int:
     ledger = BudgetLedger()
-    leases = BudgetLeases(Link(RedisSettings(host="127.0.0.1", port=port), "lonely"), lambda: 3)
+    leases = BudgetLeases(
+        RedisLeases(Link(RedisSettings(host="127.0.0.1", port=port), "lonely")), lambda: 3
+    )
     ledger.cluster = leases
     b = budget(5.0)
     await leases.prefetch([b])  # fails: the link is down, logged once
-    assert leases.link.up is False
+    assert leases.store.link.up is False
     admitted = sum(isinstance(ledger.reserve([b], 1.0), Reservation) for _ in range(10))
-    await leases.link.close()
+    await leases.store.link.close()
     return admitted
 
 

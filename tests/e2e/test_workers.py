@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.e2e.gateway import GatewayProcess, deployment, free_port
@@ -212,3 +213,30 @@ def test_a_deployment_rpm_is_exact_across_workers(tmp_path: Path) -> None:
         statuses = [chat(gateway, MASTER, model="fast")[0] for _ in range(60)]
     assert statuses.count(200) == 30, statuses
     assert statuses.count(429) == 30
+
+
+def test_a_budget_holds_across_workers_to_within_one_request(tmp_path: Path) -> None:
+    # $1 a request: 16 reply tokens at $0.0625.
+    cheap = deployment(
+        "cheap", "mock/cheap", mock_reply_tokens=16, input_cost_per_token=0,
+        output_cost_per_token=0.0625,
+    )  # fmt: skip
+    text = config(tmp_path / "data", cheap).replace(KEY, MASTER)
+    with GatewayProcess(text, tmp_path, args=WORKERS) as gateway:
+        secret, _ = Admin(gateway).wait_ready().create_key(max_budget=10, budget_period="monthly")
+        time.sleep(1.0)
+
+        def one(_: int) -> int:
+            return chat(gateway, secret, model="cheap", max_tokens=16)[0]
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(one, range(40)))
+        admitted = statuses.count(200)
+        assert admitted + statuses.count(429) == 40
+        time.sleep(1.5)  # spend flushed and synced
+        # What the burst's leases left may be spent; then every request is refused.
+        while one(0) == 200:
+            admitted += 1
+            assert admitted <= 11
+        assert 9 <= admitted <= 11, statuses
+        assert all(one(0) == 429 for _ in range(6))
