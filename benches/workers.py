@@ -115,8 +115,13 @@ def main() -> None:
                 hdrs = {**headers, "Authorization": f"Bearer {auth}"}
                 procs.wait_ready(proc, port, load.CHAT_PATH, body, hdrs, 60)
             time.sleep(2)
-            for port, auth in targets.values():
-                wrk(port, auth, 2, args.connections)  # warm-up
+            for name, (port, auth) in targets.items():
+                try:
+                    wrk(port, auth, 2, args.connections)  # warm-up
+                except RuntimeError as e:
+                    lines = (work / f"{name}.log").read_text(errors="replace").splitlines()
+                    log = "\n".join(ln for ln in lines if '"status":200' not in ln)[-3000:]
+                    raise RuntimeError(f"{name}: {e}\n{log}") from None
             for _ in range(args.rounds):
                 for name, (port, auth) in targets.items():
                     rps.setdefault(name, []).append(wrk(port, auth, args.seconds, args.connections))

@@ -75,6 +75,9 @@ class BudgetExceeded:
     reserved: float = 0.0
     # UNIX seconds when the period ends and spend starts again from 0; None: never.
     resets_at: float | None = None
+    # Refused by this process's lease of the headroom, not by the budget itself: a refill has
+    # been asked for, and the request may be tried again once it is in (Gate, path).
+    leasing: bool = False
 
 
 class ClusterBudgets(Protocol):
@@ -91,6 +94,10 @@ class ClusterBudgets(Protocol):
     def synced(self, entity: str, start: float, db_spent: float) -> None: ...
 
     async def prefetch(self, budgets: Sequence[Budget]) -> None: ...
+
+    async def refilled(self, patience: float) -> None:
+        """Returns once the leases asked for have been answered (or after ``patience`` s)."""
+        ...
 
 
 class Reservation:
@@ -234,7 +241,7 @@ class BudgetLedger:
                         spent = e.db_spent + e.unflushed
                         end = None if math.isinf(e.end) else e.end
                         return BudgetExceeded(
-                            b.entity, b.max_budget, spent, e.period, e.reserved, end
+                            b.entity, b.max_budget, spent, e.period, e.reserved, end, leasing=True
                         )
                 for b in held:
                     cluster.take(b, entities[b.entity].start, max_cost)

@@ -212,6 +212,8 @@ class BudgetLeases:
         # The database's latest totals: (period start, spent) per entity.
         self._db: dict[str, tuple[float, float]] = {}
         self._wake = asyncio.Event()
+        # Resolved when the exchange under way (or the next one) ends: see refilled().
+        self._round: asyncio.Future[None] | None = None
 
     def online(self) -> bool:
         return self.store.online()
@@ -316,8 +318,25 @@ class BudgetLeases:
                     self._report(share.key, 0.0, excess)
                     share.lease -= excess
 
+    async def refilled(self, patience: float) -> None:
+        """Waits for the next exchange with the lease store to end (a request refused for
+        want of lease is tried once more then), at most ``patience`` seconds."""
+        if self._round is None or self._round.done():
+            self._round = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._round), patience)
+
     async def refill_once(self) -> None:
         """Asks for every lease wanted and reports settled costs, in one pipeline."""
+        round_, self._round = self._round, None
+        try:
+            await self._exchange()
+        finally:
+            if round_ is not None and not round_.done():
+                round_.set_result(None)
+
+    async def _exchange(self) -> None:
         if not self._wanted and not self._reports:
             return
         wanted = list(self._wanted.values())

@@ -43,6 +43,7 @@ from pllm.pipeline.relay import relay
 from pllm.providers.codec import Endpoint
 from pllm.providers.surface import OPENAI, Surface
 from pllm.routing.engine import BROKEN_STREAM, Outcome, Routed
+from pllm.tenancy.gate import Holds, LeasePending
 from pllm.usage import prompt_tokens_estimate, reply_cap
 
 if TYPE_CHECKING:
@@ -71,10 +72,16 @@ async def serve(
     call.stream = stream
     prompt, cap = prompt_tokens_estimate(req.headers), reply_cap(payload)
     tokens = prompt + (cap or 0)
-    if state.tracing is None:
-        holds = state.gate.admit(call.principal, model, prompt, cap)  # 2. gate
-    else:
-        holds = state.tracing.gate(state.gate.admit, call.principal, model, prompt, cap)
+    try:
+        holds = _admit(state, call, model, prompt, cap)  # 2. gate
+    except LeasePending as pending:
+        # Workers or instances share the budget and this process's lease of it is short: a
+        # refill is asked for; once it is in, a second refusal is final.
+        await pending.wait()
+        try:
+            holds = _admit(state, call, model, prompt, cap)
+        except LeasePending as again:
+            raise again.refusal() from None
     plan = None
     try:
         if state.cache is not None and surface is OPENAI:  # after the gate, never before
@@ -159,6 +166,12 @@ async def _answer(
         if call.cost is None:  # a stream's usage is known once it ended (or was cut)
             _settle_cost(state, call, routed)
         state.engine.finish(routed, call, tokens, outcome)  # 6. report
+
+
+def _admit(state: AppState, call: Call, model: str, prompt: int, cap: int | None) -> Holds:
+    if state.tracing is None:
+        return state.gate.admit(call.principal, model, prompt, cap)
+    return state.tracing.gate(state.gate.admit, call.principal, model, prompt, cap)
 
 
 def _settle_cost(state: AppState, call: Call, routed: Routed[Reply | Streaming]) -> float | None:

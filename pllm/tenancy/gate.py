@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NoReturn, Protocol
 
 import pllm_accel
@@ -64,6 +64,21 @@ class Holds:
     def __init__(self) -> None:
         self.ticket = 0
         self.reservation: Reservation | None = None
+
+
+class LeasePending(Exception):
+    """This process's lease of a budget's headroom is short and a refill is on its way:
+    the caller awaits :meth:`wait` and admits once more (a second refusal is final)."""
+
+    def __init__(
+        self, refilled: Callable[[float], Awaitable[None]], refusal: Callable[[], GatewayError]
+    ) -> None:
+        super().__init__("budget lease refill pending")
+        self._refilled = refilled
+        self.refusal = refusal  # the 429 to answer if the refill does not make room
+
+    async def wait(self, patience: float = 0.5) -> None:
+        await self._refilled(patience)
 
 
 class Gate:
@@ -120,7 +135,11 @@ class Gate:
             hold = self.ledger.reserve(principal.budgets, max_cost)
             if isinstance(hold, BudgetExceeded):
                 self.release(holds, None, None)
-                self._refuse_budget(hold)
+                if hold.leasing and self.ledger.cluster is not None:
+                    raise LeasePending(
+                        self.ledger.cluster.refilled, lambda: self._budget_error(hold)
+                    )
+                raise self._budget_error(hold)
             holds.reservation = hold
         return holds
 
@@ -154,10 +173,10 @@ class Gate:
             headers=(("retry-after", str(max(1, math.ceil(refused.retry_after)))),),
         )
 
-    def _refuse_budget(self, refused: BudgetExceeded) -> NoReturn:
+    def _budget_error(self, refused: BudgetExceeded) -> GatewayError:
         who = _entity_kind(refused.entity)
         self.metrics.inc("pllm_budget_exceeded_total", (("scope", who),))
-        raise GatewayError(
+        return GatewayError(
             429,
             f"Budget exceeded for this {who}: spent ${refused.spent:.4f} of "
             f"${refused.max_budget:.4f} ({refused.period}).",
