@@ -22,9 +22,10 @@ request and Redis has no more (so that another instance can use it).
 Error bound, per budget and period, at any number of instances: what the instances reserve
 never exceeds what Redis granted, and Redis grants past ``max_budget`` once, by less than one
 request's maximum cost: **spend stays below ``max_budget`` plus one request**, the same bound
-one instance alone has. Errs low: a request whose maximum cost does not fit in this
-instance's lease is refused while a refill is asked for (off the request path, one round
-trip), even if the budget has room elsewhere; an instance fetches its first lease when a
+one instance alone has. A request whose maximum cost does not fit in this instance's lease
+waits for the refill it asks for (:meth:`BudgetLeases.refilled`, one round trip, at most
+0.5 s) and is admitted once more: the only time a request waits on the store. Errs low when
+the headroom it needs is leased to another instance; an instance fetches its first lease when a
 principal is loaded (:meth:`BudgetLeases.prefetch`), so a key's first request does not meet
 an empty lease; an idle instance keeps two requests' worth, and one that dies keeps what it
 held from the others until the period ends (at most ``remaining / (2 * instances)``, or two
