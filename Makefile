@@ -126,8 +126,9 @@ fuzz: dev ## longer runs: libFuzzer on the stream parsers (FUZZ_SECONDS each), s
 	PLLM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) PLLM_SCHEMATHESIS_SEED=$$RANDOM \
 		$(BIN)/pytest -q tests/hardening/test_schemathesis.py
 
-bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see benches/README.md)
+bench: dev ## load benchmark: direct vs pllm vs granian+aiohttp vs LiteLLM (see benches/README.md), then the cache's costs
 	bash benches/run.sh
+	$(BIN)/python -m benches.cache
 
 bench-micro: dev ## pytest-benchmark: translation cost per request and per stream chunk
 	$(BIN)/pytest benches/micro --benchmark-only -p no:cacheprovider

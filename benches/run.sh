@@ -60,7 +60,7 @@ EOF
     "$BENCH_VENV/bin/pip" install -q "${requirements[@]}"
 fi
 
-targets="direct,granian-empty,granian+rust,pllm,pllm-keyed,pllm-claude,granian+aiohttp"
+targets="direct,granian-empty,granian+rust,pllm,pllm-keyed,pllm-cached,pllm-claude,granian+aiohttp"
 [[ "$SKIP_LITELLM" == 1 ]] || targets+=",litellm"
 before=()
 if [[ -n "${BEFORE:-}" ]]; then
