@@ -17,26 +17,28 @@ window as at its start, so that it does not refuse at the turn while waiting on 
 Windows follow Redis's clock (each instance tracks its offset from the answers). Error
 bound, per limit and fixed minute, as Redis counts it:
 
-* rpm: **0** in steady state. Redis never grants more than ``limit`` into one minute's
-  count, and an instance admits only from credit granted for the minute it is in, so no
-  minute admits more than the limit, at any number of instances. Two exceptions:
-  an instance's first request of an entity is admitted before its first lease answers (it
-  must not wait), which is **+1 per instance meeting the entity for the first time while the
-  minute is already full** (once per entity and process, not per minute); and requests
-  admitted within the clock-offset error (half a round trip, well under a millisecond) of
-  the turn may land in the next minute.
+* rpm: **0**. Redis never grants more than ``limit`` into one minute's count, and an
+  instance admits only from credit granted for the minute it is in, so no minute admits
+  more than the limit, at any number of instances. A request that finds its instance's
+  lease empty while Redis may still have some (the first request of an entity on an
+  instance, or a burst faster than the refills) waits for the refill it asks for (one round
+  trip, at most ``pllm.lease.PATIENCE``) and asks once more (:class:`pllm.lease.LeaseShort`);
+  once Redis has answered that the minute has nothing left, requests are refused at once.
+  The one approximation: requests admitted within the clock-offset error (half a round
+  trip, well under a millisecond) of the turn may land in the next minute.
 * tpm: admits while any credit is left (the reply's size is only known at the end): at most
   one request's tokens per instance over.
 * Errs low: credit given back at a turn is lost to the minute it was leased in (at most
   ``instances * batch <= limit / 8`` refused early near its end, while others held it).
 
-At 3 instances and rpm 30 (batch 1): at most the limit in every minute once each instance
-has met the entity, so within the +2 of the issue's bound (``tests/cluster/test_limiter.py``
+At 3 instances and rpm 30 (batch 1): at most the limit in every minute, within the +2 of
+the issue's bound (``tests/cluster/test_limiter.py``
 hammers 3 limiters through two window turns; 30 and 240 rpm stay within limit + 2).
 
-Commands per request: none on the path; the refills cost one ``EVALSHA`` per batch, that is
-``8 * instances / limit`` per request per limit (pipelined with the other leases wanted),
-plus per limit and minute one lease ahead and one give-back.
+Commands per request: none on the path but for a lease found empty (above); the refills
+cost one ``EVALSHA`` per batch, that is ``8 * instances / limit`` per request per limit
+(pipelined with the other leases wanted), plus per limit and minute one lease ahead and one
+give-back.
 Parallel limits (``max_parallel_requests``) stay per instance: a counter in Redis would need
 two round trips per request (take and give back) and a lost give-back on a crash holds a
 slot forever; a local count is exact for what one instance can see.
@@ -48,6 +50,7 @@ with the local :class:`pllm_accel.Limiter`, never unlimited and never refusing e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -56,6 +59,7 @@ from typing import Any
 
 import pllm_accel
 from pllm.cluster.link import PREFIX, Link
+from pllm.lease import LeaseShort
 
 log = logging.getLogger("pllm.cluster")
 
@@ -112,6 +116,7 @@ class _Lease:
         "asked",
         "asked_ahead",
         "credit",
+        "dry",
         "entity",
         "kind",
         "limit",
@@ -125,8 +130,10 @@ class _Lease:
         self.kind = kind
         self.limit = limit
         self.credit = 0
-        # None until its first lease answers: may admit once on credit (module docstring).
+        # None until its first lease answers.
         self.window: int | None = None
+        # The window in which Redis answered a refill with nothing: refuse without waiting.
+        self.dry: int | None = None
         # Leased for the window after ``window`` (see LEAD).
         self.next_credit = 0
         self.next_window: int | None = None
@@ -139,9 +146,8 @@ class _Lease:
 
 def _covers(lease: _Lease, tokens: int) -> bool:
     """Whether the lease admits one more request: a whole credit for rpm, any for tpm (the
-    reply's size is only known at the end), or the first request before any lease."""
-    if lease.window is None and lease.credit >= 0:
-        return True
+    reply's size is only known at the end). Before its first grant it has none: the request
+    waits for it (:class:`pllm.lease.LeaseShort`)."""
     return lease.credit >= 1 if lease.kind == "rpm" else lease.credit > 0
 
 
@@ -176,6 +182,8 @@ class ClusterLimiter:
         self._wanted: dict[tuple[str, str, bool], _Lease] = {}
         self._returns: dict[tuple[str, int], int] = {}
         self._wake = asyncio.Event()
+        # Resolved when the refill under way (or the next one) ends: see refilled().
+        self._round: asyncio.Future[None] | None = None
         self._lease_script: Any = None
         self._return_script: Any = None
 
@@ -191,7 +199,7 @@ class ClusterLimiter:
 
     def acquire(
         self, entities: Sequence[Entity], tokens: int, now: float | None = None
-    ) -> int | pllm_accel.Refusal:
+    ) -> int | pllm_accel.Refusal | LeaseShort[pllm_accel.Refusal]:
         if not self.online():
             scaled = [(e, self.share(rpm), self.share(tpm), par) for e, rpm, tpm, par in entities]
             local = self._local.acquire(scaled, tokens)
@@ -213,7 +221,10 @@ class ClusterLimiter:
                     self._want(lease, True)
                 if not _covers(lease, tokens):
                     self._want(lease)
-                    return self._refuse(entity, kind)
+                    refused = self._refuse(entity, kind)
+                    if lease.dry == window:
+                        return refused  # Redis had nothing more this minute
+                    return LeaseShort(self.refilled, refused)
                 taken.append(lease)
         local = self._local.acquire([(e, None, None, par) for e, _, _, par in entities], tokens)
         if isinstance(local, pllm_accel.Refusal):
@@ -358,6 +369,8 @@ class ClusterLimiter:
             self._turn(lease, window)
         if window == lease.window:
             lease.credit += granted
+            if not ahead and granted == 0:
+                lease.dry = window
         elif window == lease.window + 1 and lease.next_window in (None, window):
             lease.next_window = window
             lease.next_credit += granted
@@ -365,11 +378,21 @@ class ClusterLimiter:
             # For a window already gone here: nobody will use it.
             self._give_back(lease, window, granted)
 
+    async def refilled(self, patience: float) -> None:
+        """Waits for the next refill to end (at most ``patience`` seconds): a request whose
+        lease was short asks once more then."""
+        if self._round is None or self._round.done():
+            self._round = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._round), patience)
+
     async def refill(self) -> None:
         """Runs until cancelled: refills leases as they ask, backing off while Redis fails."""
         while True:
             await self._wake.wait()
             self._wake.clear()
+            round_, self._round = self._round, None
             try:
                 await self.refill_once()
                 self.link.ok()
@@ -379,3 +402,6 @@ class ClusterLimiter:
                 self.link.failed(e)
                 await asyncio.sleep(self.link.retry_in())
                 self._wake.set()
+            finally:
+                if round_ is not None and not round_.done():
+                    round_.set_result(None)

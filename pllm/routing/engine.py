@@ -33,6 +33,7 @@ import pllm_accel
 from pllm.call import Call
 from pllm.config import RouterSettings
 from pllm.errors import GatewayError
+from pllm.lease import LeaseShort
 from pllm.observability.metrics import Labels, Metrics
 from pllm.pricing.table import Price
 from pllm.providers.codec import Deployment, Endpoint
@@ -101,7 +102,7 @@ class DeploymentLimiter(Protocol):
 
     def acquire(
         self, entities: Sequence[tuple[str, int | None, int | None, int | None]], tokens: int
-    ) -> int | pllm_accel.Refusal: ...
+    ) -> int | pllm_accel.Refusal | LeaseShort[pllm_accel.Refusal]: ...
 
     def release(self, ticket: int, tokens_used: int = 0) -> bool: ...
 
@@ -313,6 +314,12 @@ class RoutingEngine:
             ticket = 0
             if self.deployment_limiter is not None and index in self.limits:
                 got = self.deployment_limiter.acquire((self.limits[index],), tokens)
+                if isinstance(got, LeaseShort):
+                    # This process's lease of the deployment's limit is being refilled.
+                    await got.wait()
+                    got = self.deployment_limiter.acquire((self.limits[index],), tokens)
+                    if isinstance(got, LeaseShort):
+                        got = got.refusal
                 if not isinstance(got, int):
                     # Other workers or instances used the deployment's limit: saturated here.
                     self.native.report(index, "neutral", 0.0, 0.0, 0, tokens)

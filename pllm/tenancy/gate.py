@@ -18,11 +18,12 @@ import logging
 import math
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 import pllm_accel
 from pllm.budgets.ledger import BudgetAlert, BudgetExceeded, BudgetLedger, Reservation
 from pllm.errors import GatewayError
+from pllm.lease import LeaseShort
 from pllm.observability.metrics import Metrics
 from pllm.pricing.table import Price
 from pllm.principal import Principal
@@ -45,7 +46,7 @@ class Limiter(Protocol):
         entities: Sequence[tuple[str, int | None, int | None, int | None]],
         tokens: int,
         now: float | None = None,
-    ) -> int | pllm_accel.Refusal: ...
+    ) -> int | pllm_accel.Refusal | LeaseShort[pllm_accel.Refusal]: ...
 
     def release(self, ticket: int, tokens_used: int = 0, now: float | None = None) -> bool: ...
 
@@ -67,8 +68,9 @@ class Holds:
 
 
 class LeasePending(Exception):
-    """This process's lease of a budget's headroom is short and a refill is on its way:
-    the caller awaits :meth:`wait` and admits once more (a second refusal is final)."""
+    """This process's lease of a shared limit or budget is short and a refill is on its way
+    (:mod:`pllm.lease`): the caller awaits :meth:`wait` and admits once more (a second
+    refusal is final)."""
 
     def __init__(
         self, refilled: Callable[[float], Awaitable[None]], refusal: Callable[[], GatewayError]
@@ -127,8 +129,11 @@ class Gate:
         holds = Holds()
         if principal.limits:
             got = self.limiter.acquire(principal.limits, prompt_tokens + (max_tokens or 0))
+            if isinstance(got, LeaseShort):
+                short = got
+                raise LeasePending(short.refilled, lambda: self._rate_error(short.refusal))
             if isinstance(got, pllm_accel.Refusal):
-                self._refuse_rate(got)
+                raise self._rate_error(got)
             holds.ticket = got
         if principal.budgets:
             max_cost = self.max_cost(model, prompt_tokens, max_tokens)
@@ -158,14 +163,14 @@ class Gate:
         prices = self._group_prices.get(model, ())
         return max((p.max_cost(prompt_tokens, max_tokens) for p in prices), default=0.0)
 
-    def _refuse_rate(self, refused: pllm_accel.Refusal) -> NoReturn:
+    def _rate_error(self, refused: pllm_accel.Refusal) -> GatewayError:
         who, kind = _entity_kind(refused.entity), refused.kind
         self.metrics.inc("pllm_rate_limited_total", (("scope", who), ("limit", kind)))
         if kind == "parallel":
             message = f"Too many requests in flight for this {who}: wait for one to finish."
         else:
             message = f"Rate limit reached for this {who}: {_LIMIT_NAMES.get(kind, kind)}."
-        raise GatewayError(
+        return GatewayError(
             429,
             message,
             code="rate_limit_exceeded",

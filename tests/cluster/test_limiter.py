@@ -12,6 +12,7 @@ import pllm_accel
 from pllm.cluster.limiter import ClusterLimiter
 from pllm.cluster.link import Link
 from pllm.config.schema import RedisSettings
+from pllm.lease import LeaseShort
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 _names = itertools.count()
@@ -19,6 +20,19 @@ _names = itertools.count()
 
 def entity() -> str:
     return f"key:t{next(_names)}"
+
+
+async def take(
+    lim: ClusterLimiter, entities: list[tuple[str, int | None, int | None, int | None]], tokens: int
+) -> int | pllm_accel.Refusal:
+    """What the gate does: a short lease waits for its refill, then the answer is final."""
+    got = lim.acquire(entities, tokens)
+    if isinstance(got, LeaseShort):
+        await lim.refill_once()
+        got = lim.acquire(entities, tokens)
+        if isinstance(got, LeaseShort):
+            return got.refusal
+    return got
 
 
 def limiters(url: str, n: int) -> list[ClusterLimiter]:
@@ -31,7 +45,7 @@ async def _round_robin(url: str, rpm: int, requests: int, n: int) -> int:
     admitted = 0
     for i in range(requests):
         lim = group[i % n]
-        got = lim.acquire([(name, rpm, None, None)], 0)
+        got = await take(lim, [(name, rpm, None, None)], 0)
         if isinstance(got, int):
             admitted += 1
             assert lim.release(got)
@@ -59,17 +73,17 @@ def test_a_large_limit_is_exact_across_ten_instances(redis_server: RedisServer) 
 async def _tpm(url: str) -> tuple[bool, bool]:
     (lim,) = limiters(url, 1)
     name = entity()
-    first = lim.acquire([(name, None, 1000, None)], 600)
+    first = await take(lim, [(name, None, 1000, None)], 600)
     assert isinstance(first, int)
     await lim.refill_once()
     # 600 estimated, 100 used: 500 come back to the lease.
     lim.release(first, 100)
-    second = lim.acquire([(name, None, 1000, None)], 600)
+    second = await take(lim, [(name, None, 1000, None)], 600)
     await lim.refill_once()
     # Credit left (150 of a lease): admitted, though its estimate is larger (tpm's bound).
-    third = lim.acquire([(name, None, 1000, None)], 600)
+    third = await take(lim, [(name, None, 1000, None)], 600)
     await lim.refill_once()
-    fourth = lim.acquire([(name, None, 1000, None)], 600)
+    fourth = await take(lim, [(name, None, 1000, None)], 600)
     await lim.link.close()
     return isinstance(second, int) and isinstance(third, int), isinstance(fourth, int)
 
@@ -169,3 +183,30 @@ def test_no_window_admits_more_than_the_limit_plus_2_across_its_turn(
     for window in rest:
         # The sliding window lets the next minute in as the last one slides out.
         assert rpm * 0.8 <= admitted[window] <= rpm + 2, admitted
+
+
+async def _first_meeting(url: str) -> tuple[int, object, object, object]:
+    a, b = limiters(url, 2)
+    name = entity()
+    spent = 0
+    for _ in range(40):
+        if isinstance(await take(a, [(name, 10, None, None)], 0), int):
+            spent += 1
+    # B meets the key once its minute is full: it waits for its first lease and is refused,
+    # not admitted on credit; Redis having answered "nothing left", the next is refused at once.
+    first = b.acquire([(name, 10, None, None)], 0)
+    await b.refill_once()
+    retried = b.acquire([(name, 10, None, None)], 0)
+    again = b.acquire([(name, 10, None, None)], 0)
+    for lim in (a, b):
+        await lim.link.close()
+    return spent, first, retried, again
+
+
+def test_no_instance_admits_past_a_full_minute_on_meeting_a_key(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    spent, first, retried, again = asyncio.run(_first_meeting(redis_server.url))
+    assert spent == 10
+    assert isinstance(first, LeaseShort)
+    assert isinstance(retried, pllm_accel.Refusal) and isinstance(again, pllm_accel.Refusal)
