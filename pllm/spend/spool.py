@@ -197,6 +197,16 @@ class Spool:
         with contextlib.suppress(OSError):  # the next append retries, and raises
             self._start_segment()
 
+    def seal(self) -> Path | None:
+        """Closes the live segment if anything was written to it, releasing its lock so that
+        another process (the host's elected writer) may claim and drain it, and starts a new
+        one; the sealed segment's path, or None when it was empty."""
+        seg = self._live
+        if seg is None or self._size == 0:
+            return None
+        self._rotate()
+        return seg.path
+
     def read_batch(self, limit: int) -> Batch | None:
         """Up to ``limit`` lines not yet handed out, or None when nothing is pending.
 

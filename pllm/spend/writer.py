@@ -17,7 +17,9 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
+from pllm.spend.election import WriterElection
 from pllm.spend.record import SpendRecord
 from pllm.spend.spool import Spool
 
@@ -38,7 +40,12 @@ class SpendWriter:
         interval: float = 0.5,
         batch_size: int = 500,
         log: logging.Logger,
+        election: WriterElection | None = None,
+        on_handed: Callable[[Mapping[str, float]], None] | None = None,
     ) -> None:
+        """``election``: with several workers, only its winner drains (the others seal their
+        segments for it, :mod:`pllm.spend.election`); ``on_handed`` then hears, per entity, the
+        cost of this process's records once the winner has put them in the database."""
         if batch_size < 1 or interval <= 0:
             raise ValueError("batch_size must be >= 1 and interval > 0")
         self.written = 0  # records the sink acknowledged
@@ -60,6 +67,11 @@ class SpendWriter:
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the drain runs
         self._write_pending = False  # a write of staged records is scheduled
         self._caught_up_at = time.monotonic()  # when a drain pass last left nothing behind
+        self._election = election
+        self._on_handed = on_handed
+        # Cost per entity of the records in the live segment, and in each sealed one.
+        self._unsealed: dict[str, float] = {}
+        self._sealed: dict[Path, dict[str, float]] = {}
 
     @property
     def rejected(self) -> int:
@@ -93,6 +105,9 @@ class SpendWriter:
         iteration); without a loop it is written at once."""
         spool = self._spool
         spool.stage(record)
+        if self._election is not None:
+            for entity in record.entities():
+                self._unsealed[entity] = self._unsealed.get(entity, 0.0) + record.cost
         if self._loop is None:
             self._write_staged()
         elif not self._write_pending:
@@ -144,6 +159,8 @@ class SpendWriter:
                     await task
             left = self._spool.pending()
             self._spool.close()
+            if self._election is not None:
+                self._election.close()
         if left:
             self._log.warning(
                 "spend writer stopped with about %d records left in %s; the next start sends them",
@@ -165,6 +182,9 @@ class SpendWriter:
     async def _pass(self) -> bool:
         # Nothing but cancellation may escape: the background task must outlive any error.
         try:
+            if self._election is not None and not self._stopping and not self._election.lead():
+                self._hand_over()
+                return True
             return await self._drain()
         except Exception as exc:  # a spool I/O error (disk full) or a bug: same backoff
             self._failed(exc, trace=True)
@@ -209,6 +229,26 @@ class SpendWriter:
             return True
         finally:
             spool.release()
+
+    def _hand_over(self) -> None:
+        """Not the host's writer: seal what this process spooled, for the writer to claim;
+        once a sealed segment is gone (drained and deleted), its costs are in the database."""
+        if self._spool.staged:
+            self._write_staged()
+        sealed = self._spool.seal()
+        if sealed is not None:
+            self._sealed[sealed] = self._unsealed
+            self._unsealed = {}
+        for path, costs in list(self._sealed.items()):
+            if not path.exists():
+                del self._sealed[path]
+                if costs and self._on_handed is not None:
+                    try:
+                        self._on_handed(costs)
+                    except Exception:
+                        self._log.exception("spend on_handed callback failed")
+        if not self._sealed:
+            self._caught_up_at = time.monotonic()
 
     def _failed(self, exc: Exception, *, trace: bool) -> None:
         self.failures += 1

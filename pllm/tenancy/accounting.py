@@ -15,6 +15,7 @@ import os
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -26,6 +27,7 @@ from pllm.config import Settings
 from pllm.http import Request
 from pllm.observability.metrics import Labels, Metrics
 from pllm.principal import BudgetPeriod, Principal
+from pllm.spend.election import WriterElection
 from pllm.spend.record import SpendRecord
 from pllm.spend.spool import Spool
 from pllm.spend.writer import SpendWriter
@@ -70,12 +72,16 @@ class Accounting:
         opened, or down) spend is spooled and unknown keys get 503; known credentials and
         the master key work throughout."""
         self._on_open = on_open
+        # The workers of one host: one of them writes every worker's records (election).
+        shared = bool(os.environ.get("PLLM_SHARED_DIR"))
         self.writer = SpendWriter(
             Spool.open(self.spool_dir),
             self._sink,
             interval=self._flush_interval,
             batch_size=_SPEND_BATCH,
             log=log,
+            election=WriterElection(Path(self.spool_dir)) if shared else None,
+            on_handed=self.ledger.on_flushed,
         )
         self.writer.start()
         loop = asyncio.get_running_loop()

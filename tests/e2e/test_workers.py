@@ -240,3 +240,17 @@ def test_a_budget_holds_across_workers_to_within_one_request(tmp_path: Path) -> 
             assert admitted <= 11
         assert 8 <= admitted <= 11, statuses
         assert all(one(0) == 429 for _ in range(6))
+
+
+def test_one_worker_writes_every_workers_spend_records(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with GatewayProcess(config(data, FAST), tmp_path, args=WORKERS) as gateway:
+        chat_over_new_connections(gateway, 20)
+
+        def rows() -> int:
+            with sqlite3.connect(data / "pllm.db") as db:
+                (n,) = db.execute("SELECT count(*) FROM pllm_spend").fetchone()
+            return int(n)
+
+        wait_until(lambda: rows() == 20, 10.0)
+        assert gateway.logs().count("writes the host's spend records") == 1
