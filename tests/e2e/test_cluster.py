@@ -233,7 +233,7 @@ def test_redis_down_fails_no_request_and_limits_fall_back_to_the_local_share(
     cluster: list[GatewayProcess],
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
-    secret, _ = Admin(cluster[0]).create_key(rpm=30)
+    secret, key = Admin(cluster[0]).create_key(rpm=30)
     time.sleep(1.0)
     redis_server.stop()
     try:
@@ -247,6 +247,15 @@ def test_redis_down_fails_no_request_and_limits_fall_back_to_the_local_share(
         assert all(ready(gw)["status"] == "ready" for gw in cluster)
     finally:
         redis_server.start()
+    # No spend record lost or duplicated: one per request (refused ones too), whatever Redis
+    # did meanwhile.
+    logged = lambda: Admin(cluster[0]).call(  # noqa: E731
+        "GET", f"/admin/spend/logs?key_id={key['id']}&limit=1000"
+    )["data"]
+    wait_until(lambda: len(logged()) >= len(statuses), 10)
+    records = logged()
+    assert len({r["request_id"] for r in records}) == len(records) == len(statuses)
+    assert sum(r["status"] == 200 for r in records) == statuses.count(200)
     for gw in cluster:
         wait_until(lambda gw=gw: ready(gw).get("redis") == "connected", 10)  # type: ignore[misc]
     # Exact again: a new key's 30 across the three instances.
