@@ -96,6 +96,21 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The refusal that frees up last: `worst` so far, or entity `entity`'s `refusal` when
+    /// it waits longer (the earliest listed wins a tie).
+    fn longest(worst: Option<Self>, entity: usize, refusal: Option<(Kind, u64)>) -> Option<Self> {
+        match refusal {
+            Some((kind, wait)) if !matches!(worst, Some(w) if w.retry_after_us >= wait) => {
+                Some(Self {
+                    entity,
+                    kind,
+                    retry_after_us: wait,
+                })
+            }
+            _ => worst,
+        }
+    }
+
     pub fn retry_after_secs(&self) -> f64 {
         self.retry_after_us as f64 / 1e6
     }
@@ -266,15 +281,7 @@ impl Limiter {
                 Found::New => Entity::fresh(now_us).refusal(&limits, tokens, now_us),
                 Found::At(e) => self.entities[e as usize].refusal(&limits, tokens, now_us),
             };
-            if let Some((kind, wait)) = refusal {
-                if !matches!(worst, Some(w) if w.retry_after_us >= wait) {
-                    worst = Some(Refusal {
-                        entity: i,
-                        kind,
-                        retry_after_us: wait,
-                    });
-                }
-            }
+            worst = Refusal::longest(worst, i, refusal);
         }
         if let Some(refusal) = worst {
             found.clear();

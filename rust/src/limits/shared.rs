@@ -202,15 +202,7 @@ impl SharedLimiter {
                 Found::New => Entity::fresh(now_us).refusal(&limits, tokens, now_us),
                 Found::At(s) => self.load(s as usize).refusal(&limits, tokens, now_us),
             };
-            if let Some((kind, wait)) = refusal {
-                if !matches!(worst, Some(w) if w.retry_after_us >= wait) {
-                    worst = Some(Refusal {
-                        entity: i,
-                        kind,
-                        retry_after_us: wait,
-                    });
-                }
-            }
+            worst = Refusal::longest(worst, i, refusal);
         }
         if let Some(refusal) = worst {
             found.clear();
