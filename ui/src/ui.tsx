@@ -10,6 +10,19 @@ export function ErrorBox({ error }: { error: string | null }) {
   );
 }
 
+/** The end of every create/edit form: its error, then submit and cancel. */
+export function FormFooter(props: { error: string | null; submit: string; onCancel: () => void }) {
+  return (
+    <>
+      <ErrorBox error={props.error} />
+      <div className="actions">
+        <button type="submit" className="primary">{props.submit}</button>
+        <button type="button" onClick={props.onCancel}>Cancel</button>
+      </div>
+    </>
+  );
+}
+
 export function Field(props: {
   label: string;
   value: string;

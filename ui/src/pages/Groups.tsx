@@ -3,7 +3,7 @@ import { unwrap, type Api, type Schemas } from "../api/client";
 import { EMPTY_LIMITS, limitsBody, limitsForm, optionalText, type LimitsForm } from "../lib/forms";
 import { budgetShare, limits, money, search } from "../lib/format";
 import { useLoad } from "../lib/hooks";
-import { Bar, Confirm, ErrorBox, Field, Select } from "../ui";
+import { Bar, Confirm, ErrorBox, Field, FormFooter, Select } from "../ui";
 import { LimitsFields } from "./LimitsFields";
 
 type Group = Schemas["GroupView"];
@@ -144,11 +144,7 @@ function CreateGroup({ api, onDone }: { api: Api; onDone: () => void }) {
         <Field label="Name" value={name} onChange={setName} />
       </div>
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Create</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Create" onCancel={onDone} />
     </form>
   );
 }
@@ -174,11 +170,7 @@ function EditGroup({ api, group, onDone }: { api: Api; group: Group; onDone: () 
       <h2 id="edit-group-title">Edit group {group.id}</h2>
       <Field label="Name" value={name} onChange={setName} autoFocus />
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Save</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Save" onCancel={onDone} />
     </form>
   );
 }

@@ -3,7 +3,7 @@ import { unwrap, type Api, type Schemas } from "../api/client";
 import { EMPTY_LIMITS, limitsBody, limitsForm, optionalText, type LimitsForm } from "../lib/forms";
 import { budgetShare, keyLabel, keyStatus, limits, money, search, when } from "../lib/format";
 import { useLoad } from "../lib/hooks";
-import { Bar, Confirm, ErrorBox, Field, Select } from "../ui";
+import { Bar, Confirm, ErrorBox, Field, FormFooter, Select } from "../ui";
 import { LimitsFields } from "./LimitsFields";
 
 type Key = Schemas["KeyView"];
@@ -202,11 +202,7 @@ function CreateKey({ api, onCreated, onCancel }: { api: Api; onCreated: (c: Sche
         </div>
       </fieldset>
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Create</button>
-        <button type="button" onClick={onCancel}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Create" onCancel={onCancel} />
     </form>
   );
 }
@@ -233,11 +229,7 @@ function EditKey({ api, keyView, onDone }: { api: Api; keyView: Key; onDone: () 
       <h2 id="edit-key-title">Edit key {keyView.alias ?? keyView.id}</h2>
       <Field label="Alias" value={alias} onChange={setAlias} autoFocus />
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Save</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Save" onCancel={onDone} />
     </form>
   );
 }

@@ -3,7 +3,7 @@ import { unwrap, type Api, type Schemas } from "../api/client";
 import { EMPTY_LIMITS, limitsBody, limitsForm, optionalText, type LimitsForm } from "../lib/forms";
 import { budgetShare, limits, money, search } from "../lib/format";
 import { useLoad } from "../lib/hooks";
-import { Bar, Confirm, ErrorBox, Field, Select } from "../ui";
+import { Bar, Confirm, ErrorBox, Field, FormFooter, Select } from "../ui";
 import { LimitsFields } from "./LimitsFields";
 
 type User = Schemas["UserView"];
@@ -98,11 +98,7 @@ function CreateUser({ api, onDone }: { api: Api; onDone: () => void }) {
         <Select label="Role" value={role} onChange={setRole} options={[["member", "member"], ["admin", "admin"]]} />
       </div>
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Create</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Create" onCancel={onDone} />
     </form>
   );
 }
@@ -134,11 +130,7 @@ function EditUser({ api, user, onDone }: { api: Api; user: User; onDone: () => v
         <Select label="Role" value={role} onChange={setRole} options={[["member", "member"], ["admin", "admin"]]} />
       </div>
       <LimitsFields form={lim} set={setLim} />
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary">Save</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-      </div>
+      <FormFooter error={error} submit="Save" onCancel={onDone} />
     </form>
   );
 }
